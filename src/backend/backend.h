@@ -1,0 +1,99 @@
+#pragma once
+// The small interface the transformer is written against. A backend owns device memory (weights,
+// activations, KV cache) and runs the ops; it knows nothing about WeDLM or about layers.
+// Activations are matrices of the backend's compute type (fp32 on CPU, bf16 on CUDA).
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "kv/kv_cache.h"
+#include "model/tensor_store.h"
+
+namespace wedlm {
+
+// A view of rows x cols activations on the device; `stride` is the distance between rows, in
+// elements, so a view can select columns of a wider matrix (q, k, v inside fused qkv).
+struct DeviceMatrix {
+  void* data = nullptr;
+  std::int64_t rows = 0;
+  std::int64_t cols = 0;
+  std::int64_t stride = 0;
+};
+
+// Backend-owned storage for activations.
+class DeviceBuffer {
+ public:
+  virtual ~DeviceBuffer() = default;
+  // A view of the first `rows` rows, `cols` wide.
+  virtual DeviceMatrix view(std::int64_t rows, std::int64_t cols) = 0;
+};
+
+// A weight matrix [out_features, in_features] (several checkpoint tensors stacked along the
+// output dimension, e.g. fused q/k/v), with an optional bias, ready for `linear`.
+class LinearWeight {
+ public:
+  virtual ~LinearWeight() = default;
+  std::int64_t out_features = 0;
+  std::int64_t in_features = 0;
+};
+
+// A vector weight (RMSNorm gain).
+class VectorWeight {
+ public:
+  virtual ~VectorWeight() = default;
+  std::int64_t size = 0;
+};
+
+struct AttentionShape {
+  std::int64_t num_heads = 0;
+  std::int64_t num_kv_heads = 0;
+  std::int64_t head_dim = 0;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string name() const = 0;
+
+  // `biases` is empty or has one entry per part (all present).
+  virtual std::unique_ptr<LinearWeight> make_linear(std::span<const TensorInfo* const> parts,
+                                                    std::span<const TensorInfo* const> biases) = 0;
+  virtual std::unique_ptr<VectorWeight> make_vector(const TensorInfo& tensor) = 0;
+  virtual std::unique_ptr<DeviceBuffer> alloc(std::int64_t rows, std::int64_t cols) = 0;
+  virtual std::unique_ptr<KvCache> make_kv_cache(const KvCacheShape& shape) = 0;
+
+  // out[r] = table[ids[r]] (the embedding lookup).
+  virtual void embed(const LinearWeight& table, std::span<const std::int32_t> ids, DeviceMatrix out) = 0;
+  // out = rmsnorm(x) * w.
+  virtual void rmsnorm(DeviceMatrix x, const VectorWeight& w, float eps, DeviceMatrix out) = 0;
+  // residual += delta; out = rmsnorm(residual) * w.
+  virtual void add_rmsnorm(DeviceMatrix residual, DeviceMatrix delta, const VectorWeight& w, float eps,
+                           DeviceMatrix out) = 0;
+  // residual += delta.
+  virtual void add(DeviceMatrix residual, DeviceMatrix delta) = 0;
+  // out = x W^T + b.
+  virtual void linear(DeviceMatrix x, const LinearWeight& w, DeviceMatrix out) = 0;
+  // In place on fused qkv rows [q heads | k heads | v heads]: optional per-head RMSNorm of q and k,
+  // then neox RoPE of q and k at each row's logical position.
+  virtual void qk_norm_rope(DeviceMatrix qkv, const AttentionShape& shape, const VectorWeight* q_norm,
+                            const VectorWeight* k_norm, float eps, std::span<const std::int32_t> positions,
+                            double rope_theta) = 0;
+  // Writes row r's k and v to cache slot `cache_start + r` of `layer`, then computes attention
+  // for each row r over cache slots [0, cache_start + r] (causal in row order). out: [rows, q].
+  virtual void attention(DeviceMatrix qkv, const AttentionShape& shape, KvCache& cache, std::int64_t layer,
+                         std::int64_t cache_start, DeviceMatrix out) = 0;
+  // gate_up = [gate | up] per row; out = silu(gate) * up.
+  virtual void silu_mul(DeviceMatrix gate_up, DeviceMatrix out) = 0;
+  // out[i] = x[rows[i]].
+  virtual void gather_rows(DeviceMatrix x, std::span<const std::int32_t> rows, DeviceMatrix out) = 0;
+  // Copies a matrix to the host as fp32, row-major, `cols` per row.
+  virtual void download(DeviceMatrix x, float* host) = 0;
+};
+
+enum class DeviceKind { Cpu, Cuda };
+DeviceKind parse_device(const std::string& name);
+std::unique_ptr<Backend> make_backend(DeviceKind kind);
+
+}  // namespace wedlm

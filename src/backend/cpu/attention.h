@@ -1,0 +1,15 @@
+#pragma once
+#include <cstdint>
+#include <memory>
+
+#include "backend/backend.h"
+
+namespace wedlm::cpu {
+
+std::unique_ptr<KvCache> make_cpu_kv_cache(const KvCacheShape& shape);
+
+// See Backend::attention. qkv rows are [q heads | k heads | v heads], fp32.
+void attention(const float* qkv, std::int64_t qkv_stride, std::int64_t rows, const AttentionShape& shape,
+               KvCache& cache, std::int64_t layer, std::int64_t cache_start, float* out, std::int64_t out_stride);
+
+}  // namespace wedlm::cpu

@@ -1,0 +1,98 @@
+// `wedlm bench --synthetic SHAPE`: forward latency of a random-weight model of a real shape,
+// against the memory bandwidth measured in the same run.
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <numeric>
+#include <random>
+
+#include "backend/backend.h"
+#include "backend/cpu/memory_bandwidth.h"
+#include "cli/commands.h"
+#include "cli/parse.h"
+#include "model/synthetic.h"
+#include "model/transformer.h"
+#include "util/error.h"
+#include "util/timer.h"
+
+namespace wedlm::cli {
+
+namespace {
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+}  // namespace
+
+void add_bench_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("bench", "Benchmark forward passes");
+  static std::string synthetic, device = "cpu", rows_text = "1,16,32";
+  static int context = 512, repeats = 3;
+  cmd->add_option("--synthetic", synthetic, "Random weights of a real shape: tiny, 7b, 8b")->required();
+  cmd->add_option("--device", device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
+  cmd->add_option("--context", context, "Tokens in the KV cache before the measured forwards")
+      ->check(CLI::Range(1, 1 << 20));
+  cmd->add_option("--rows", rows_text, "Row counts of the measured forwards");
+  cmd->add_option("--repeats", repeats, "Timed forwards per row count (median reported)")->check(CLI::Range(1, 1000));
+  cmd->callback([] {
+    std::vector<std::int32_t> row_counts = parse_id_list(rows_text, "--rows");
+    for (std::int32_t r : row_counts) {
+      if (r <= 0) fail("--rows: row counts must be positive, got {}", r);
+    }
+    auto backend = make_backend(parse_device(device));
+    std::printf("device: %s, %d threads\n", backend->name().c_str(), omp_get_max_threads());
+
+    cpu::BandwidthResult bw = cpu::measure_memory_bandwidth();
+    std::printf("memory bandwidth (measured): read %.2f GB/s, copy %.2f GB/s (read+write)\n", bw.read_gbps,
+                bw.copy_gbps);
+
+    Stopwatch build_clock;
+    ModelConfig config = synthetic_config(synthetic);
+    auto ck = make_checkpoint("synthetic-" + synthetic, config, make_random_weights(config, DType::BF16, 1));
+    const double weight_gb = static_cast<double>(ck->weight_bytes()) / 1e9;
+    std::printf("model: synthetic %s, %.3f B parameters, %.3f GB bf16 weights (built in %.1f s)\n", synthetic.c_str(),
+                static_cast<double>(config.parameter_count()) / 1e9, weight_gb, build_clock.seconds());
+    const double roofline_ms = weight_gb / bw.read_gbps * 1e3;
+    std::printf("roofline per forward (weight bytes / read bandwidth): %.1f ms\n", roofline_ms);
+
+    const std::int32_t max_rows = *std::max_element(row_counts.begin(), row_counts.end());
+    Transformer transformer(*ck, *backend, std::max<std::int64_t>(512, max_rows));
+    if (context + max_rows > config.max_position_embeddings) fail("--context {} is too long for this model", context);
+    auto cache = transformer.make_kv_cache(context + max_rows);
+    std::mt19937 rng(7);
+    std::uniform_int_distribution<std::int32_t> token(0, static_cast<std::int32_t>(config.vocab_size - 1));
+    std::vector<std::int32_t> ids(static_cast<std::size_t>(context)), positions(ids.size());
+    for (auto& id : ids) id = token(rng);
+    std::iota(positions.begin(), positions.end(), 0);
+    std::vector<std::int32_t> last_row = {context - 1};
+    Stopwatch prefill_clock;
+    transformer.forward(*cache, {ids, positions, 0, last_row});
+    const double prefill_s = prefill_clock.seconds();
+    const double prefill_flops = 2.0 * static_cast<double>(config.parameter_count()) * context;
+    std::printf("prefill: %d tokens in %.2f s = %.1f tokens/s (%.1f GFLOP/s)\n", context, prefill_s,
+                context / prefill_s, prefill_flops / prefill_s / 1e9);
+
+    std::printf("\n%6s %12s %12s %14s %12s\n", "rows", "latency ms", "x roofline", "weights GB/s", "% of read bw");
+    for (std::int32_t rows : row_counts) {
+      std::vector<std::int32_t> step_ids(static_cast<std::size_t>(rows)), step_pos(step_ids.size()), logit_rows(step_ids.size());
+      for (auto& id : step_ids) id = token(rng);
+      std::iota(step_pos.begin(), step_pos.end(), context);
+      std::iota(logit_rows.begin(), logit_rows.end(), 0);
+      transformer.forward(*cache, {step_ids, step_pos, context, logit_rows});  // warm-up
+      std::vector<double> times;
+      for (int i = 0; i < repeats; ++i) {
+        Stopwatch clock;
+        transformer.forward(*cache, {step_ids, step_pos, context, logit_rows});
+        times.push_back(clock.millis());
+      }
+      const double ms = median(times);
+      const double gbps = weight_gb / (ms / 1e3);
+      std::printf("%6d %12.1f %12.2f %14.2f %11.1f%%\n", rows, ms, ms / roofline_ms, gbps, 100.0 * gbps / bw.read_gbps);
+    }
+  });
+}
+
+}  // namespace wedlm::cli

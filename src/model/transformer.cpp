@@ -1,0 +1,144 @@
+#include "model/transformer.h"
+
+#include <algorithm>
+
+#include "util/error.h"
+
+namespace wedlm {
+
+struct Transformer::Layer {
+  std::unique_ptr<VectorWeight> attn_norm, q_norm, k_norm, mlp_norm;
+  std::unique_ptr<LinearWeight> qkv, o_proj, gate_up, down_proj;
+};
+
+Transformer::Transformer(const Checkpoint& ck, Backend& backend, std::int64_t max_rows)
+    : config_(ck.config), backend_(backend), max_rows_(max_rows) {
+  const ModelConfig& c = config_;
+  attention_shape_ = {c.num_heads, c.num_kv_heads, c.head_dim};
+  const TensorInfo* embed_parts[] = {ck.tensors.embed};
+  embed_ = backend.make_linear(embed_parts, {});
+  const TensorInfo* head_parts[] = {ck.tensors.lm_head};
+  lm_head_ = backend.make_linear(head_parts, {});
+  final_norm_ = backend.make_vector(*ck.tensors.final_norm);
+  for (const LayerTensors& t : ck.tensors.layers) {
+    auto layer = std::make_unique<Layer>();
+    layer->attn_norm = backend.make_vector(*t.attn_norm);
+    layer->mlp_norm = backend.make_vector(*t.mlp_norm);
+    if (t.q_norm) layer->q_norm = backend.make_vector(*t.q_norm);
+    if (t.k_norm) layer->k_norm = backend.make_vector(*t.k_norm);
+    const TensorInfo* qkv[] = {t.q_proj, t.k_proj, t.v_proj};
+    const TensorInfo* qkv_bias[] = {t.q_bias, t.k_bias, t.v_bias};
+    layer->qkv = backend.make_linear(qkv, t.q_bias ? std::span<const TensorInfo* const>(qkv_bias)
+                                                   : std::span<const TensorInfo* const>());
+    const TensorInfo* o[] = {t.o_proj};
+    layer->o_proj = backend.make_linear(o, {});
+    const TensorInfo* gate_up[] = {t.gate_proj, t.up_proj};
+    layer->gate_up = backend.make_linear(gate_up, {});
+    const TensorInfo* down[] = {t.down_proj};
+    layer->down_proj = backend.make_linear(down, {});
+    layers_.push_back(std::move(layer));
+  }
+  const std::int64_t qkv_cols = c.q_size() + 2 * c.kv_size();
+  residual_ = backend.alloc(max_rows_, c.hidden_size);
+  normed_ = backend.alloc(max_rows_, c.hidden_size);
+  qkv_ = backend.alloc(max_rows_, qkv_cols);
+  attn_out_ = backend.alloc(max_rows_, c.q_size());
+  proj_out_ = backend.alloc(max_rows_, c.hidden_size);
+  gate_up_ = backend.alloc(max_rows_, 2 * c.intermediate_size);
+  mlp_hidden_ = backend.alloc(max_rows_, c.intermediate_size);
+}
+
+Transformer::~Transformer() = default;
+
+std::unique_ptr<KvCache> Transformer::make_kv_cache(std::int64_t capacity) {
+  if (capacity <= 0) fail("KV cache capacity must be positive, got {}", capacity);
+  return backend_.make_kv_cache({config_.num_layers, config_.num_kv_heads, config_.head_dim, capacity});
+}
+
+void Transformer::run_chunk(KvCache& cache, std::span<const std::int32_t> ids,
+                            std::span<const std::int32_t> positions, std::int64_t cache_start) {
+  const ModelConfig& c = config_;
+  const std::int64_t rows = static_cast<std::int64_t>(ids.size());
+  const float eps = static_cast<float>(c.rms_norm_eps);
+  DeviceMatrix residual = residual_->view(rows, c.hidden_size);
+  DeviceMatrix normed = normed_->view(rows, c.hidden_size);
+  DeviceMatrix qkv = qkv_->view(rows, c.q_size() + 2 * c.kv_size());
+  DeviceMatrix attn_out = attn_out_->view(rows, c.q_size());
+  DeviceMatrix proj_out = proj_out_->view(rows, c.hidden_size);
+  DeviceMatrix gate_up = gate_up_->view(rows, 2 * c.intermediate_size);
+  DeviceMatrix mlp_hidden = mlp_hidden_->view(rows, c.intermediate_size);
+
+  backend_.embed(*embed_, ids, residual);
+  backend_.rmsnorm(residual, *layers_.front()->attn_norm, eps, normed);
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
+    Layer& l = *layers_[i];
+    backend_.linear(normed, *l.qkv, qkv);
+    backend_.qk_norm_rope(qkv, attention_shape_, l.q_norm.get(), l.k_norm.get(), eps, positions, c.rope_theta);
+    backend_.attention(qkv, attention_shape_, cache, static_cast<std::int64_t>(i), cache_start, attn_out);
+    backend_.linear(attn_out, *l.o_proj, proj_out);
+    backend_.add_rmsnorm(residual, proj_out, *l.mlp_norm, eps, normed);
+    backend_.linear(normed, *l.gate_up, gate_up);
+    backend_.silu_mul(gate_up, mlp_hidden);
+    backend_.linear(mlp_hidden, *l.down_proj, proj_out);
+    const VectorWeight& next_norm = i + 1 < layers_.size() ? *layers_[i + 1]->attn_norm : *final_norm_;
+    backend_.add_rmsnorm(residual, proj_out, next_norm, eps, normed);
+  }
+  // `normed` now holds the final-normed hidden states of this chunk.
+}
+
+std::vector<float> Transformer::forward(KvCache& cache, const ForwardRequest& req) {
+  const std::int64_t rows = static_cast<std::int64_t>(req.ids.size());
+  if (rows == 0) fail("forward: no rows");
+  if (req.positions.size() != req.ids.size()) {
+    fail("forward: {} positions for {} rows", req.positions.size(), req.ids.size());
+  }
+  if (req.cache_start < 0 || req.cache_start + rows > cache.capacity()) {
+    fail("forward: cache slots {}..{} exceed the KV cache capacity {}", req.cache_start, req.cache_start + rows - 1,
+         cache.capacity());
+  }
+  for (std::int32_t p : req.positions) {
+    if (p < 0 || p >= config_.max_position_embeddings) {
+      fail("forward: position {} is outside [0, {})", p, config_.max_position_embeddings);
+    }
+  }
+  for (std::int32_t r : req.logit_rows) {
+    if (r < 0 || r >= rows) fail("forward: logit row {} is outside the {} rows", r, rows);
+  }
+  const std::int64_t vocab = config_.vocab_size;
+  const std::int64_t wanted = static_cast<std::int64_t>(req.logit_rows.size());
+  std::vector<float> logits(static_cast<std::size_t>(wanted * vocab));
+  if (wanted > selected_capacity_) {
+    selected_ = backend_.alloc(wanted, config_.hidden_size);
+    logits_ = backend_.alloc(wanted, vocab);
+    selected_capacity_ = wanted;
+  }
+
+  for (std::int64_t begin = 0; begin < rows; begin += max_rows_) {
+    const std::int64_t end = std::min(rows, begin + max_rows_);
+    run_chunk(cache, req.ids.subspan(begin, end - begin), req.positions.subspan(begin, end - begin),
+              req.cache_start + begin);
+    // Logits only for the wanted rows of this chunk: the lm_head is the largest matrix.
+    std::vector<std::int32_t> local_rows, out_index;
+    for (std::int64_t i = 0; i < wanted; ++i) {
+      std::int32_t r = req.logit_rows[static_cast<std::size_t>(i)];
+      if (r >= begin && r < end) {
+        local_rows.push_back(static_cast<std::int32_t>(r - begin));
+        out_index.push_back(static_cast<std::int32_t>(i));
+      }
+    }
+    if (local_rows.empty()) continue;
+    const std::int64_t n = static_cast<std::int64_t>(local_rows.size());
+    DeviceMatrix selected = selected_->view(n, config_.hidden_size);
+    DeviceMatrix out = logits_->view(n, vocab);
+    backend_.gather_rows(normed_->view(end - begin, config_.hidden_size), local_rows, selected);
+    backend_.linear(selected, *lm_head_, out);
+    std::vector<float> host(static_cast<std::size_t>(n * vocab));
+    backend_.download(out, host.data());
+    for (std::int64_t i = 0; i < n; ++i) {
+      std::copy_n(host.data() + i * vocab, vocab, logits.data() + out_index[static_cast<std::size_t>(i)] * vocab);
+    }
+  }
+  return logits;
+}
+
+}  // namespace wedlm

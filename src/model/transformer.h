@@ -1,0 +1,52 @@
+#pragma once
+// The Qwen2/Qwen3 decoder stack, written once against the Backend interface. It knows nothing
+// about WeDLM: it runs rows with explicit logical positions into explicit cache slots.
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "backend/backend.h"
+#include "model/checkpoint.h"
+
+namespace wedlm {
+
+struct ForwardRequest {
+  std::span<const std::int32_t> ids;        // one token per row
+  std::span<const std::int32_t> positions;  // logical (RoPE) position per row
+  std::int64_t cache_start = 0;             // row r's K/V goes to cache slot cache_start + r
+  std::span<const std::int32_t> logit_rows; // rows whose logits are wanted, any order
+};
+
+class Transformer {
+ public:
+  // `max_rows` bounds the rows of one pass; longer requests run in chunks (prefill).
+  Transformer(const Checkpoint& checkpoint, Backend& backend, std::int64_t max_rows = 512);
+  ~Transformer();
+
+  const ModelConfig& config() const { return config_; }
+  Backend& backend() { return backend_; }
+  std::unique_ptr<KvCache> make_kv_cache(std::int64_t capacity);
+
+  // Returns logits [logit_rows.size(), vocab] in the order of `logit_rows`.
+  std::vector<float> forward(KvCache& cache, const ForwardRequest& request);
+
+ private:
+  struct Layer;
+  void run_chunk(KvCache& cache, std::span<const std::int32_t> ids, std::span<const std::int32_t> positions,
+                 std::int64_t cache_start);
+
+  ModelConfig config_;
+  Backend& backend_;
+  std::int64_t max_rows_;
+  AttentionShape attention_shape_;
+  std::unique_ptr<LinearWeight> embed_, lm_head_;
+  std::unique_ptr<VectorWeight> final_norm_;
+  std::vector<std::unique_ptr<Layer>> layers_;
+  // Activations for one chunk of rows.
+  std::unique_ptr<DeviceBuffer> residual_, normed_, qkv_, attn_out_, proj_out_, gate_up_, mlp_hidden_;
+  std::unique_ptr<DeviceBuffer> selected_, logits_;  // grown on demand
+  std::int64_t selected_capacity_ = 0;
+};
+
+}  // namespace wedlm
