@@ -4,6 +4,7 @@
 #include <cmath>
 #include <vector>
 
+#include "backend/cpu/parallel.h"
 #include "backend/cpu/vector_math.h"
 #include "util/error.h"
 
@@ -53,7 +54,7 @@ void attention(const float* qkv, std::int64_t qkv_stride, std::int64_t rows, con
   }
   const std::int64_t group = s.num_heads / s.num_kv_heads;
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
-#pragma omp parallel
+#pragma omp parallel if (worth_parallel(s.num_heads * rows * (cache_start + rows) * d * 4))
   {
     std::vector<float> scores(static_cast<std::size_t>(cache_start + rows));
 #pragma omp for collapse(2) schedule(dynamic, 1)

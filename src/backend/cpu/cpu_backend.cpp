@@ -8,6 +8,7 @@
 
 #include "backend/cpu/attention.h"
 #include "backend/cpu/matmul.h"
+#include "backend/cpu/parallel.h"
 #include "util/error.h"
 
 namespace wedlm {
@@ -93,7 +94,7 @@ class CpuBackend final : public Backend {
     for (std::size_t r = 0; r < ids.size(); ++r) {
       if (ids[r] < 0 || ids[r] >= part.rows) fail("token id {} is outside the vocabulary (size {})", ids[r], part.rows);
     }
-#pragma omp parallel for
+#pragma omp parallel for if (cpu::worth_parallel(static_cast<std::int64_t>(ids.size()) * t.in_features))
     for (std::int64_t r = 0; r < static_cast<std::int64_t>(ids.size()); ++r) {
       float* o = f32(out) + r * out.stride;
       std::size_t base = static_cast<std::size_t>(ids[r]) * static_cast<std::size_t>(t.in_features);
@@ -103,7 +104,7 @@ class CpuBackend final : public Backend {
 
   void rmsnorm(DeviceMatrix x, const VectorWeight& w, float eps, DeviceMatrix out) override {
     const float* gain = static_cast<const CpuVector&>(w).values.data();
-#pragma omp parallel for
+#pragma omp parallel for if (cpu::worth_parallel(x.rows * x.cols))
     for (std::int64_t r = 0; r < x.rows; ++r) {
       rmsnorm_row(f32(x) + r * x.stride, gain, eps, x.cols, f32(out) + r * out.stride);
     }
@@ -112,7 +113,7 @@ class CpuBackend final : public Backend {
   void add_rmsnorm(DeviceMatrix residual, DeviceMatrix delta, const VectorWeight& w, float eps,
                    DeviceMatrix out) override {
     const float* gain = static_cast<const CpuVector&>(w).values.data();
-#pragma omp parallel for
+#pragma omp parallel for if (cpu::worth_parallel(residual.rows * residual.cols))
     for (std::int64_t r = 0; r < residual.rows; ++r) {
       float* res = f32(residual) + r * residual.stride;
       const float* d = f32(delta) + r * delta.stride;
@@ -122,7 +123,7 @@ class CpuBackend final : public Backend {
   }
 
   void add(DeviceMatrix residual, DeviceMatrix delta) override {
-#pragma omp parallel for
+#pragma omp parallel for if (cpu::worth_parallel(residual.rows * residual.cols))
     for (std::int64_t r = 0; r < residual.rows; ++r) {
       float* res = f32(residual) + r * residual.stride;
       const float* d = f32(delta) + r * delta.stride;
@@ -158,7 +159,7 @@ class CpuBackend final : public Backend {
     const float* qn = q_norm ? static_cast<const CpuVector*>(q_norm)->values.data() : nullptr;
     const float* kn = k_norm ? static_cast<const CpuVector*>(k_norm)->values.data() : nullptr;
     const std::int64_t heads = s.num_heads + s.num_kv_heads;  // q heads then k heads; v untouched
-#pragma omp parallel for
+#pragma omp parallel for if (cpu::worth_parallel(qkv.rows * qkv.cols * 4))
     for (std::int64_t r = 0; r < qkv.rows; ++r) {
       std::vector<float> cos_v(static_cast<std::size_t>(half)), sin_v(static_cast<std::size_t>(half));
       const float position = static_cast<float>(positions[static_cast<std::size_t>(r)]);
@@ -189,7 +190,7 @@ class CpuBackend final : public Backend {
 
   void silu_mul(DeviceMatrix gate_up, DeviceMatrix out) override {
     const std::int64_t n = out.cols;
-#pragma omp parallel for
+#pragma omp parallel for if (cpu::worth_parallel(gate_up.rows * n * 8))
     for (std::int64_t r = 0; r < gate_up.rows; ++r) {
       const float* g = f32(gate_up) + r * gate_up.stride;
       const float* u = g + n;

@@ -1,5 +1,6 @@
 #include "backend/cpu/matmul.h"
 
+#include "backend/cpu/parallel.h"
 #include "backend/cpu/simd.h"
 #include <omp.h>
 
@@ -127,7 +128,7 @@ void matmul_typed(const MatmulArgs& a) {
   constexpr std::int64_t kStrip = 16;  // weight rows per strip
   const int threads = omp_get_max_threads();
   const std::int64_t strips = (a.n + kStrip - 1) / kStrip;
-#pragma omp parallel num_threads(threads)
+#pragma omp parallel num_threads(threads) if (worth_parallel(2 * a.rows * a.n * a.k))
   {
     const int t = omp_get_thread_num();
     const int nt = omp_get_num_threads();
