@@ -8,5 +8,6 @@ void add_inspect_command(CLI::App& app);
 void add_forward_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
 void add_synth_command(CLI::App& app);
+void add_tokenizer_commands(CLI::App& app);
 
 }  // namespace wedlm::cli

@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   wedlm::cli::add_forward_command(app);
   wedlm::cli::add_bench_command(app);
   wedlm::cli::add_synth_command(app);
+  wedlm::cli::add_tokenizer_commands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

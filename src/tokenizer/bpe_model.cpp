@@ -1,0 +1,111 @@
+#include "tokenizer/bpe_model.h"
+
+#include <queue>
+
+#include "tokenizer/byte_level.h"
+#include "util/error.h"
+
+namespace wedlm::tokenizer {
+
+BpeModel::BpeModel(TokenIndex vocab, const std::vector<std::pair<std::string, std::string>>& merges,
+                   bool ignore_merges, std::string_view origin)
+    : vocab_(std::move(vocab)), ignore_merges_(ignore_merges) {
+  const ByteLevelMap& bytes = byte_level_map();
+  for (int b = 0; b < 256; ++b) {
+    const auto it = vocab_.find(bytes.byte_to_chars(static_cast<unsigned char>(b)));
+    if (it == vocab_.end()) fail("{}: model.vocab lacks the byte-level token for byte 0x{:02X}", origin, b);
+    byte_token_[b] = it->second;
+  }
+  merges_.reserve(merges.size());
+  std::string joined;
+  for (std::size_t rank = 0; rank < merges.size(); ++rank) {
+    const auto& [left, right] = merges[rank];
+    const auto l = vocab_.find(left), r = vocab_.find(right);
+    joined.assign(left).append(right);
+    const auto result = vocab_.find(joined);
+    if (l == vocab_.end() || r == vocab_.end() || result == vocab_.end())
+      fail("{}: model.merges[{}] \"{} {}\" uses a token missing from model.vocab", origin, rank, left, right);
+    // A repeated pair keeps its first (lowest) rank, as the reference does.
+    merges_.try_emplace(pair_key(l->second, r->second), Merge{static_cast<std::int32_t>(rank), result->second});
+  }
+}
+
+void BpeModel::encode_piece(std::string_view bytes, std::vector<TokenId>& out) const {
+  if (bytes.size() == 1) {
+    out.push_back(byte_token_[static_cast<unsigned char>(bytes[0])]);
+    return;
+  }
+  const bool cacheable = bytes.size() <= kCacheMaxPieceBytes;
+  if (cacheable) {
+    std::lock_guard lock(cache_mutex_);
+    if (const auto it = cache_.find(bytes); it != cache_.end()) {
+      out.insert(out.end(), it->second.begin(), it->second.end());
+      return;
+    }
+  }
+  const std::size_t first = out.size();
+  if (ignore_merges_) {
+    if (const auto it = vocab_.find(byte_level_map().encode(bytes)); it != vocab_.end()) {
+      out.push_back(it->second);
+    } else {
+      merge_bytes(bytes, out);
+    }
+  } else {
+    merge_bytes(bytes, out);
+  }
+  if (cacheable) {
+    std::lock_guard lock(cache_mutex_);
+    if (cache_.size() >= kCacheCapacity) cache_.clear();
+    cache_.try_emplace(std::string(bytes), out.begin() + static_cast<std::ptrdiff_t>(first), out.end());
+  }
+}
+
+void BpeModel::merge_bytes(std::string_view bytes, std::vector<TokenId>& out) const {
+  // Symbols form a doubly linked list; candidate merges wait in a heap ordered by rank, then by
+  // position, and stale candidates are skipped when popped. This is the reference's merge order:
+  // always the lowest-ranked pair, leftmost first.
+  struct Symbol {
+    TokenId id;
+    std::int32_t prev, next;
+    bool alive;
+  };
+  struct Candidate {
+    std::int32_t rank, pos;
+    TokenId result;
+    bool operator>(const Candidate& other) const {
+      return rank != other.rank ? rank > other.rank : pos > other.pos;
+    }
+  };
+  const auto n = static_cast<std::int32_t>(bytes.size());
+  std::vector<Symbol> symbols(static_cast<std::size_t>(n));
+  for (std::int32_t i = 0; i < n; ++i)
+    symbols[i] = {byte_token_[static_cast<unsigned char>(bytes[i])], i - 1, i + 1 < n ? i + 1 : -1, true};
+
+  std::priority_queue<Candidate, std::vector<Candidate>, std::greater<>> heap;
+  auto consider = [&](std::int32_t left) {
+    const std::int32_t right = symbols[left].next;
+    if (right < 0) return;
+    const auto it = merges_.find(pair_key(symbols[left].id, symbols[right].id));
+    if (it != merges_.end()) heap.push({it->second.rank, left, it->second.result});
+  };
+  for (std::int32_t i = 0; i + 1 < n; ++i) consider(i);
+
+  while (!heap.empty()) {
+    const Candidate top = heap.top();
+    heap.pop();
+    Symbol& left = symbols[top.pos];
+    if (!left.alive || left.next < 0) continue;
+    Symbol& right = symbols[left.next];
+    const auto it = merges_.find(pair_key(left.id, right.id));
+    if (it == merges_.end() || it->second.result != top.result) continue;
+    left.id = top.result;
+    right.alive = false;
+    left.next = right.next;
+    if (right.next >= 0) symbols[right.next].prev = top.pos;
+    if (left.prev >= 0) consider(left.prev);
+    consider(top.pos);
+  }
+  for (std::int32_t i = 0; i >= 0; i = symbols[i].next) out.push_back(symbols[i].id);
+}
+
+}  // namespace wedlm::tokenizer
