@@ -1,5 +1,6 @@
 #include "tokenizer/bpe_model.h"
 
+#include <algorithm>
 #include <queue>
 
 #include "tokenizer/byte_level.h"
@@ -7,26 +8,39 @@
 
 namespace wedlm::tokenizer {
 
-BpeModel::BpeModel(TokenIndex vocab, const std::vector<std::pair<std::string, std::string>>& merges,
-                   bool ignore_merges, std::string_view origin)
-    : vocab_(std::move(vocab)), ignore_merges_(ignore_merges) {
+BpeModel::BpeModel(std::vector<std::pair<std::string, TokenId>> vocab,
+                   const std::vector<std::pair<std::string, std::string>>& merges, bool ignore_merges,
+                   std::string_view origin)
+    : ignore_merges_(ignore_merges) {
+  TokenId max_id = -1;
+  for (const auto& entry : vocab) max_id = std::max(max_id, entry.second);
+  tokens_.resize(static_cast<std::size_t>(max_id + 1));
+  std::vector<TokenId> order;
+  order.reserve(vocab.size());
+  for (auto& [token, id] : vocab) {
+    if (token.empty()) fail("{}: model.vocab holds an empty token (id {})", origin, id);
+    tokens_[static_cast<std::size_t>(id)] = std::move(token);
+    order.push_back(id);
+  }
+  index_.build(tokens_, order);
+
   const ByteLevelMap& bytes = byte_level_map();
   for (int b = 0; b < 256; ++b) {
-    const auto it = vocab_.find(bytes.byte_to_chars(static_cast<unsigned char>(b)));
-    if (it == vocab_.end()) fail("{}: model.vocab lacks the byte-level token for byte 0x{:02X}", origin, b);
-    byte_token_[b] = it->second;
+    const auto id = index_.find(bytes.byte_to_chars(static_cast<unsigned char>(b)));
+    if (!id) fail("{}: model.vocab lacks the byte-level token for byte 0x{:02X}", origin, b);
+    byte_token_[b] = *id;
   }
   merges_.reserve(merges.size());
   std::string joined;
   for (std::size_t rank = 0; rank < merges.size(); ++rank) {
     const auto& [left, right] = merges[rank];
-    const auto l = vocab_.find(left), r = vocab_.find(right);
+    const auto l = index_.find(left), r = index_.find(right);
     joined.assign(left).append(right);
-    const auto result = vocab_.find(joined);
-    if (l == vocab_.end() || r == vocab_.end() || result == vocab_.end())
+    const auto result = index_.find(joined);
+    if (!l || !r || !result)
       fail("{}: model.merges[{}] \"{} {}\" uses a token missing from model.vocab", origin, rank, left, right);
     // A repeated pair keeps its first (lowest) rank, as the reference does.
-    merges_.try_emplace(pair_key(l->second, r->second), Merge{static_cast<std::int32_t>(rank), result->second});
+    merges_.try_emplace(pair_key(*l, *r), Merge{static_cast<std::int32_t>(rank), *result});
   }
 }
 
@@ -45,8 +59,8 @@ void BpeModel::encode_piece(std::string_view bytes, std::vector<TokenId>& out) c
   }
   const std::size_t first = out.size();
   if (ignore_merges_) {
-    if (const auto it = vocab_.find(byte_level_map().encode(bytes)); it != vocab_.end()) {
-      out.push_back(it->second);
+    if (const auto id = index_.find(byte_level_map().encode(bytes))) {
+      out.push_back(*id);
     } else {
       merge_bytes(bytes, out);
     }

@@ -4,11 +4,13 @@
 #include <array>
 #include <cstdint>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
 
+#include "tokenizer/token_index.h"
 #include "wedlm/tokenizer.h"
 
 namespace wedlm::tokenizer {
@@ -17,19 +19,22 @@ struct StringHash {
   using is_transparent = void;
   std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
 };
-using TokenIndex = std::unordered_map<std::string, TokenId, StringHash, std::equal_to<>>;
 
 class BpeModel {
  public:
-  // `vocab` maps byte-level token strings to ids; `merges` are pairs of token strings in rank
+  // `vocab` pairs byte-level token strings with ids; `merges` are pairs of token strings in rank
   // order. `origin` names the source in error messages.
-  BpeModel(TokenIndex vocab, const std::vector<std::pair<std::string, std::string>>& merges, bool ignore_merges,
-           std::string_view origin);
+  BpeModel(std::vector<std::pair<std::string, TokenId>> vocab,
+           const std::vector<std::pair<std::string, std::string>>& merges, bool ignore_merges, std::string_view origin);
+  BpeModel(const BpeModel&) = delete;
+  BpeModel& operator=(const BpeModel&) = delete;
 
   // Appends the ids of one pre-tokenized piece (raw bytes, not byte-level characters).
   void encode_piece(std::string_view bytes, std::vector<TokenId>& out) const;
 
-  const TokenIndex& vocab() const { return vocab_; }
+  std::optional<TokenId> find(std::string_view token) const { return index_.find(token); }
+  // Token strings by id; empty where the vocabulary has no such id.
+  const std::vector<std::string>& tokens() const { return tokens_; }
 
  private:
   struct Merge {
@@ -41,7 +46,8 @@ class BpeModel {
   }
   void merge_bytes(std::string_view bytes, std::vector<TokenId>& out) const;
 
-  TokenIndex vocab_;
+  std::vector<std::string> tokens_;
+  TokenIndex index_;
   std::unordered_map<std::uint64_t, Merge> merges_;
   std::array<TokenId, 256> byte_token_{};
   bool ignore_merges_;

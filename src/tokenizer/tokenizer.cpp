@@ -1,8 +1,8 @@
 #include "wedlm/tokenizer.h"
 
+#include <algorithm>
 #include <fstream>
 #include <optional>
-#include <sstream>
 
 #include <nlohmann/json.hpp>
 
@@ -10,6 +10,7 @@
 #include "tokenizer/bpe_model.h"
 #include "tokenizer/byte_level.h"
 #include "tokenizer/split_regex.h"
+#include "tokenizer/tokenizer_json_reader.h"
 #include "tokenizer/unicode_props.h"
 #include "tokenizer/utf8.h"
 #include "util/error.h"
@@ -54,7 +55,6 @@ struct Tokenizer::Impl {
   std::optional<BpeModel> model;
 
   enum class Kind : std::uint8_t { none, vocabulary, added, special };
-  std::vector<std::string> token_text;   // by id
   std::vector<std::string> token_bytes;  // by id, what decoding emits
   std::vector<Kind> kind;                // by id
 
@@ -156,14 +156,10 @@ Tokenizer Tokenizer::from_file(const std::filesystem::path& tokenizer_json) {
 }
 
 Tokenizer Tokenizer::from_json(std::string_view tokenizer_json_text, std::string_view origin) {
-  json root;
-  try {
-    root = json::parse(tokenizer_json_text);
-  } catch (const json::exception& e) {
-    fail("{}: not valid JSON: {}", origin, e.what());
-  }
   auto impl = std::make_unique<Impl>();
   try {
+    TokenizerJson parsed = read_tokenizer_json(tokenizer_json_text, origin);
+    const json& root = parsed.document;
     if (!root.is_object() || !root.contains("model") || !root["model"].is_object())
       fail("no 'model' object: not a Hugging Face tokenizer.json");
     const json& model = root["model"];
@@ -183,33 +179,10 @@ Tokenizer Tokenizer::from_json(std::string_view tokenizer_json_text, std::string
     impl->load_pre_tokenizer(root["pre_tokenizer"], origin);
     impl->check_decoder(root.value("decoder", json()));
 
-    if (!model.contains("vocab") || !model["vocab"].is_object()) fail("model.vocab must be an object");
-    TokenIndex vocab;
-    vocab.reserve(model["vocab"].size());
+    if (!parsed.has_vocab) fail("model.vocab must be an object");
+    if (!parsed.has_merges) fail("model.merges must be an array");
     TokenId max_id = -1;
-    for (const auto& [token, id] : model["vocab"].items()) {
-      if (!id.is_number_integer() || id.get<std::int64_t>() < 0 || id.get<std::int64_t>() > INT32_MAX)
-        fail("model.vocab[\"{}\"] is not a valid token id", token);
-      const auto value = id.get<TokenId>();
-      vocab.emplace(token, value);
-      max_id = std::max(max_id, value);
-    }
-
-    if (!model.contains("merges") || !model["merges"].is_array()) fail("model.merges must be an array");
-    std::vector<std::pair<std::string, std::string>> merges;
-    merges.reserve(model["merges"].size());
-    for (const json& merge : model["merges"]) {
-      if (merge.is_string()) {
-        const auto& text = merge.get_ref<const std::string&>();
-        const auto space = text.find(' ', 1);
-        if (space == std::string::npos) fail("model.merges entry \"{}\" is not \"left right\"", text);
-        merges.emplace_back(text.substr(0, space), text.substr(space + 1));
-      } else if (merge.is_array() && merge.size() == 2 && merge[0].is_string() && merge[1].is_string()) {
-        merges.emplace_back(merge[0].get<std::string>(), merge[1].get<std::string>());
-      } else {
-        fail("model.merges entry {} is neither \"left right\" nor [left, right]", merge.dump());
-      }
-    }
+    for (const auto& entry : parsed.vocab) max_id = std::max(max_id, entry.second);
 
     if (root.contains("added_tokens") && !root["added_tokens"].is_null()) {
       if (!root["added_tokens"].is_array()) fail("added_tokens must be an array");
@@ -226,25 +199,24 @@ Tokenizer Tokenizer::from_json(std::string_view tokenizer_json_text, std::string
       }
     }
 
+    impl->model.emplace(std::move(parsed.vocab), parsed.merges, flag(model, "ignore_merges", false), origin);
     const auto size = static_cast<std::size_t>(max_id + 1);
-    impl->token_text.resize(size);
     impl->token_bytes.resize(size);
     impl->kind.assign(size, Impl::Kind::none);
     const ByteLevelMap& byte_map = byte_level_map();
-    for (const auto& [token, id] : vocab) {
-      impl->token_text[id] = token;
-      impl->token_bytes[id] = byte_map.decode_token(token);
+    const std::vector<std::string>& tokens = impl->model->tokens();
+    for (std::size_t id = 0; id < tokens.size(); ++id) {
+      if (tokens[id].empty()) continue;
+      impl->token_bytes[id] = byte_map.decode_token(tokens[id]);
       impl->kind[id] = Impl::Kind::vocabulary;
     }
     // Added tokens take precedence over a vocabulary entry with the same id, as in the reference.
     for (const AddedToken& token : impl->added) {
-      impl->token_text[token.id] = token.content;
       impl->token_bytes[token.id] = byte_map.decode_token(token.content);
       impl->kind[token.id] = token.special ? Impl::Kind::special : Impl::Kind::added;
     }
     impl->raw_matcher = AddedTokenMatcher(impl->added, false);
     impl->normalized_matcher = AddedTokenMatcher(impl->added, true);
-    impl->model.emplace(std::move(vocab), merges, flag(model, "ignore_merges", false), origin);
   } catch (const json::exception& e) {
     fail("{}: unexpected value: {}", origin, e.what());
   } catch (const Error& e) {
@@ -303,14 +275,15 @@ std::size_t Tokenizer::vocab_size() const { return impl_->kind.size(); }
 std::optional<TokenId> Tokenizer::token_to_id(std::string_view token) const {
   for (const AddedToken& added : impl_->added)
     if (added.content == token) return added.id;
-  const auto& vocab = impl_->model->vocab();
-  if (const auto it = vocab.find(token); it != vocab.end()) return it->second;
-  return std::nullopt;
+  return impl_->model->find(token);
 }
 
 const std::string& Tokenizer::id_to_token(TokenId id) const {
   if (!has_token(id)) fail("token id {} is not in the vocabulary (size {})", id, vocab_size());
-  return impl_->token_text[id];
+  if (impl_->kind[id] == Impl::Kind::vocabulary) return impl_->model->tokens()[static_cast<std::size_t>(id)];
+  for (const AddedToken& token : impl_->added)
+    if (token.id == id) return token.content;
+  fail("token id {} has no text", id);
 }
 
 const std::string& Tokenizer::token_bytes(TokenId id) const {
