@@ -1,6 +1,7 @@
 #include "tokenizer/bpe_model.h"
 
 #include <algorithm>
+#include <bit>
 #include <queue>
 
 #include "tokenizer/byte_level.h"
@@ -35,12 +36,48 @@ BpeModel::BpeModel(std::vector<std::pair<std::string, TokenId>> vocab,
   for (std::size_t rank = 0; rank < merges.size(); ++rank) {
     const auto& [left, right] = merges[rank];
     const auto l = index_.find(left), r = index_.find(right);
-    joined.assign(left).append(right);
-    const auto result = index_.find(joined);
+    // Vocabularies trained GPT-2 style number the result of merge k as 256 + k (all of Qwen's
+    // do); checking that id first skips a third of the lookups. Any other layout falls back.
+    std::optional<TokenId> result;
+    const std::size_t guess = 256 + rank;
+    if (guess < tokens_.size()) {
+      const std::string& candidate = tokens_[guess];
+      if (candidate.size() == left.size() + right.size() && candidate.starts_with(left) && candidate.ends_with(right))
+        result = static_cast<TokenId>(guess);
+    }
+    if (!result) {
+      joined.assign(left).append(right);
+      result = index_.find(joined);
+    }
     if (!l || !r || !result)
       fail("{}: model.merges[{}] \"{} {}\" uses a token missing from model.vocab", origin, rank, left, right);
     // A repeated pair keeps its first (lowest) rank, as the reference does.
-    merges_.try_emplace(pair_key(*l, *r), Merge{static_cast<std::int32_t>(rank), *result});
+    merges_.insert(pair_key(*l, *r), Merge{static_cast<std::int32_t>(rank), *result});
+  }
+}
+
+void BpeModel::MergeTable::reserve(std::size_t count) {
+  const std::size_t capacity = std::bit_ceil(count * 2 + 16);
+  entries_.assign(capacity, Entry{kEmpty, Merge{0, 0}});
+  shift_ = 64 - std::countr_zero(capacity);
+}
+
+void BpeModel::MergeTable::insert(std::uint64_t key, Merge merge) {
+  const std::size_t mask = entries_.size() - 1;
+  for (std::size_t i = slot_of(key);; i = (i + 1) & mask) {
+    if (entries_[i].key == key) return;
+    if (entries_[i].key == kEmpty) {
+      entries_[i] = {key, merge};
+      return;
+    }
+  }
+}
+
+const BpeModel::Merge* BpeModel::MergeTable::find(std::uint64_t key) const {
+  const std::size_t mask = entries_.size() - 1;
+  for (std::size_t i = slot_of(key);; i = (i + 1) & mask) {
+    if (entries_[i].key == key) return &entries_[i].merge;
+    if (entries_[i].key == kEmpty) return nullptr;
   }
 }
 
@@ -99,8 +136,8 @@ void BpeModel::merge_bytes(std::string_view bytes, std::vector<TokenId>& out) co
   auto consider = [&](std::int32_t left) {
     const std::int32_t right = symbols[left].next;
     if (right < 0) return;
-    const auto it = merges_.find(pair_key(symbols[left].id, symbols[right].id));
-    if (it != merges_.end()) heap.push({it->second.rank, left, it->second.result});
+    if (const Merge* merge = merges_.find(pair_key(symbols[left].id, symbols[right].id)))
+      heap.push({merge->rank, left, merge->result});
   };
   for (std::int32_t i = 0; i + 1 < n; ++i) consider(i);
 
@@ -110,8 +147,8 @@ void BpeModel::merge_bytes(std::string_view bytes, std::vector<TokenId>& out) co
     Symbol& left = symbols[top.pos];
     if (!left.alive || left.next < 0) continue;
     Symbol& right = symbols[left.next];
-    const auto it = merges_.find(pair_key(left.id, right.id));
-    if (it == merges_.end() || it->second.result != top.result) continue;
+    const Merge* merge = merges_.find(pair_key(left.id, right.id));
+    if (merge == nullptr || merge->result != top.result) continue;
     left.id = top.result;
     right.alive = false;
     left.next = right.next;

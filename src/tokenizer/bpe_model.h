@@ -48,7 +48,26 @@ class BpeModel {
 
   std::vector<std::string> tokens_;
   TokenIndex index_;
-  std::unordered_map<std::uint64_t, Merge> merges_;
+  // Open addressing over (left, right) pairs: one allocation instead of 150k nodes, and one
+  // cache miss per lookup in the merge loop.
+  class MergeTable {
+   public:
+    void reserve(std::size_t count);
+    // Keeps the first value stored for a key.
+    void insert(std::uint64_t key, Merge merge);
+    const Merge* find(std::uint64_t key) const;
+
+   private:
+    struct Entry {
+      std::uint64_t key;  // kEmpty where unused
+      Merge merge;
+    };
+    static constexpr std::uint64_t kEmpty = ~std::uint64_t{0};
+    std::size_t slot_of(std::uint64_t key) const { return (key * 0x9E3779B97F4A7C15ull) >> shift_; }
+    std::vector<Entry> entries_;
+    int shift_ = 64;
+  };
+  MergeTable merges_;
   std::array<TokenId, 256> byte_token_{};
   bool ignore_merges_;
 
