@@ -15,9 +15,11 @@
 
 namespace wedlm::tokenizer {
 
+// Transparent, so the piece cache is searched with a string_view. Deliberately not noexcept:
+// libstdc++ then stores each node's hash and never rehashes keys while walking a bucket.
 struct StringHash {
   using is_transparent = void;
-  std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+  std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
 };
 
 class BpeModel {
