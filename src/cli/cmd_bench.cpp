@@ -10,11 +10,13 @@
 #include "backend/backend.h"
 #include "backend/cpu/memory_bandwidth.h"
 #include "cli/commands.h"
+#include "cli/generation_options.h"
 #include "cli/parse.h"
 #include "model/synthetic.h"
 #include "model/transformer.h"
 #include "util/error.h"
 #include "util/timer.h"
+#include "wedlm/engine.h"
 
 namespace wedlm::cli {
 
@@ -27,18 +29,79 @@ double median(std::vector<double> v) {
 
 }  // namespace
 
+namespace {
+
+struct BenchFlags {
+  std::string synthetic, device = "cpu", rows_text = "1,16,32";
+  int context = 512, repeats = 3;
+  // End-to-end generation on a checkpoint directory.
+  std::string model, prompt = "Write a short story about a robot who learns to paint.", prompt_ids, mode = "both";
+  std::int32_t max_tokens = 128;
+  std::int64_t generation_context = 4096;
+};
+
+void bench_synthetic(const BenchFlags& f);
+
+// WeDLM and AR greedy generation of the same prompt in one run, with the speed-up.
+void bench_generation(const BenchFlags& f) {
+  Engine engine(EngineOptions{f.model, f.device, f.generation_context, true});
+  GenerateRequest request;
+  if (!f.prompt_ids.empty()) {
+    request.prompt = parse_id_list(f.prompt_ids, "--prompt-ids");
+  } else {
+    std::optional<Tokenizer> tokenizer = load_tokenizer(engine.info().directory, "");
+    if (!tokenizer) fail("{} has no tokenizer.json; pass --prompt-ids", engine.info().directory);
+    request.prompt = tokenizer->encode(f.prompt);
+  }
+  request.max_tokens = f.max_tokens;
+  request.ignore_eos = true;  // equal lengths make the two modes comparable
+  std::printf("model: %s, device %s, prompt %zu tokens, %d tokens generated per run (greedy, eos ignored)\n",
+              engine.info().directory.c_str(), f.device.c_str(), request.prompt.size(), f.max_tokens);
+  std::printf("%-6s %10s %16s %14s %12s %12s\n", "mode", "forwards", "tokens/forward", "decode tok/s", "decode ms",
+              "prefill ms");
+  double wedlm_tps = 0, ar_tps = 0;
+  for (DecodeMode mode : {DecodeMode::wedlm, DecodeMode::ar}) {
+    if ((mode == DecodeMode::wedlm && f.mode == "ar") || (mode == DecodeMode::ar && f.mode == "wedlm")) continue;
+    request.mode = mode;
+    GenerateResult r = engine.generate(request);
+    const double tps = 1e3 * static_cast<double>(r.output.size()) / r.decode_ms;
+    (mode == DecodeMode::wedlm ? wedlm_tps : ar_tps) = tps;
+    std::printf("%-6s %10lld %16.2f %14.2f %12.1f %12.1f\n", mode == DecodeMode::wedlm ? "wedlm" : "ar",
+                static_cast<long long>(r.forwards), r.tokens_per_forward(), tps, r.decode_ms, r.prefill_ms);
+  }
+  if (wedlm_tps > 0 && ar_tps > 0) std::printf("speed-up of WeDLM over AR: %.2fx\n", wedlm_tps / ar_tps);
+}
+
+}  // namespace
+
 void add_bench_command(CLI::App& app) {
-  auto* cmd = app.add_subcommand("bench", "Benchmark forward passes");
-  static std::string synthetic, device = "cpu", rows_text = "1,16,32";
-  static int context = 512, repeats = 3;
-  cmd->add_option("--synthetic", synthetic, "Random weights of a real shape: tiny, 7b, 8b")->required();
-  cmd->add_option("--device", device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
-  cmd->add_option("--context", context, "Tokens in the KV cache before the measured forwards")
+  auto* cmd = app.add_subcommand("bench", "Benchmark forward passes (--synthetic) or generation (--model)");
+  static BenchFlags flags;
+  auto* synthetic = cmd->add_option("--synthetic", flags.synthetic, "Random weights of a real shape: tiny, 7b, 8b");
+  auto* model = cmd->add_option("-m,--model", flags.model, "Checkpoint: time WeDLM and AR generation");
+  synthetic->excludes(model);
+  cmd->add_option("--device", flags.device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
+  cmd->add_option("--context", flags.context, "Tokens in the KV cache before the measured forwards (--synthetic)")
       ->check(CLI::Range(1, 1 << 20));
-  cmd->add_option("--rows", rows_text, "Row counts of the measured forwards");
-  cmd->add_option("--repeats", repeats, "Timed forwards per row count (median reported)")->check(CLI::Range(1, 1000));
+  cmd->add_option("--rows", flags.rows_text, "Row counts of the measured forwards (--synthetic)");
+  cmd->add_option("--repeats", flags.repeats, "Timed forwards per row count, median reported")->check(CLI::Range(1, 1000));
+  cmd->add_option("--mode", flags.mode, "wedlm, ar or both (--model)")->check(CLI::IsMember({"wedlm", "ar", "both"}));
+  cmd->add_option("--prompt", flags.prompt, "Prompt text (--model)");
+  cmd->add_option("--prompt-ids", flags.prompt_ids, "Prompt token ids (--model)");
+  cmd->add_option("--max-tokens", flags.max_tokens, "Tokens generated per run (--model)")->check(CLI::PositiveNumber);
   cmd->callback([] {
-    std::vector<std::int32_t> row_counts = parse_id_list(rows_text, "--rows");
+    if (flags.synthetic.empty() == flags.model.empty()) fail("give exactly one of --synthetic and --model");
+    if (flags.model.empty()) bench_synthetic(flags); else bench_generation(flags);
+  });
+}
+
+namespace {
+
+void bench_synthetic(const BenchFlags& f) {
+  const std::string& synthetic = f.synthetic;
+  const std::string& device = f.device;
+  const int context = f.context, repeats = f.repeats;
+    std::vector<std::int32_t> row_counts = parse_id_list(f.rows_text, "--rows");
     for (std::int32_t r : row_counts) {
       if (r <= 0) fail("--rows: row counts must be positive, got {}", r);
     }
@@ -92,7 +155,8 @@ void add_bench_command(CLI::App& app) {
       const double gbps = weight_gb / (ms / 1e3);
       std::printf("%6d %12.1f %12.2f %14.2f %11.1f%%\n", rows, ms, ms / roofline_ms, gbps, 100.0 * gbps / bw.read_gbps);
     }
-  });
 }
+
+}  // namespace
 
 }  // namespace wedlm::cli

@@ -19,6 +19,8 @@ std::string fixtures_dir() { return WEDLM_FIXTURES_DIR; }
 
 std::string fixture_model(const std::string& name) { return fixtures_dir() + "/models/" + name; }
 
+std::string qwen3_tokenizer_dir() { return WEDLM_QWEN3_TOKENIZER_DIR; }
+
 std::vector<std::string> fixture_model_names() {
   std::vector<std::string> names;
   for (const auto& entry : fs::directory_iterator(fixtures_dir() + "/models")) {

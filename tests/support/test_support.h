@@ -8,6 +8,8 @@ namespace wedlm::test {
 std::string fixtures_dir();
 std::string fixture_model(const std::string& name);  // tests/fixtures/models/<name>
 std::vector<std::string> fixture_model_names();
+// The real Qwen3 tokenizer fetched by scripts/setup.sh (tokenizer.json, tokenizer_config.json).
+std::string qwen3_tokenizer_dir();
 
 // A fresh directory under the system temp folder, removed when the object dies.
 class TempDir {
