@@ -52,6 +52,15 @@ struct AttentionShape {
   std::int64_t head_dim = 0;
 };
 
+// The rows of one sequence inside a batch of rows: rows [row_begin, row_begin + rows) write their
+// K/V to logical cache slots cache_start.. of the sequence and attend causally in row order.
+struct AttentionSequence {
+  std::int64_t row_begin = 0;
+  std::int64_t rows = 0;
+  std::int64_t cache_start = 0;
+  std::span<const std::int32_t> block_table;  // logical slot s -> block block_table[s / block_size]
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -80,10 +89,11 @@ class Backend {
   virtual void qk_norm_rope(DeviceMatrix qkv, const AttentionShape& shape, const VectorWeight* q_norm,
                             const VectorWeight* k_norm, float eps, std::span<const std::int32_t> positions,
                             double rope_theta) = 0;
-  // Writes row r's k and v to cache slot `cache_start + r` of `layer`, then computes attention
-  // for each row r over cache slots [0, cache_start + r] (causal in row order). out: [rows, q].
+  // For each sequence: writes its row r's k and v to logical cache slot `cache_start + r` of
+  // `layer`, then computes attention for each row r over logical slots [0, cache_start + r]
+  // (causal in row order). out: [rows, q].
   virtual void attention(DeviceMatrix qkv, const AttentionShape& shape, KvCache& cache, std::int64_t layer,
-                         std::int64_t cache_start, DeviceMatrix out) = 0;
+                         std::span<const AttentionSequence> sequences, DeviceMatrix out) = 0;
   // gate_up = [gate | up] per row; out = silu(gate) * up.
   virtual void silu_mul(DeviceMatrix gate_up, DeviceMatrix out) = 0;
   // out[i] = x[rows[i]].

@@ -1,6 +1,7 @@
 #include "model/transformer.h"
 
 #include <algorithm>
+#include <numeric>
 
 #include "util/error.h"
 
@@ -50,13 +51,15 @@ Transformer::Transformer(const Checkpoint& ck, Backend& backend, std::int64_t ma
 
 Transformer::~Transformer() = default;
 
-std::unique_ptr<KvCache> Transformer::make_kv_cache(std::int64_t capacity) {
+std::unique_ptr<KvCache> Transformer::make_kv_cache(std::int64_t capacity, std::int64_t block_size) {
   if (capacity <= 0) fail("KV cache capacity must be positive, got {}", capacity);
-  return backend_.make_kv_cache({config_.num_layers, config_.num_kv_heads, config_.head_dim, capacity});
+  if (block_size <= 0) fail("KV block size must be positive, got {}", block_size);
+  const std::int64_t blocks = (capacity + block_size - 1) / block_size;
+  return backend_.make_kv_cache({config_.num_layers, config_.num_kv_heads, config_.head_dim, block_size, blocks});
 }
 
 void Transformer::run_chunk(KvCache& cache, std::span<const std::int32_t> ids,
-                            std::span<const std::int32_t> positions, std::int64_t cache_start) {
+                            std::span<const std::int32_t> positions, std::span<const AttentionSequence> sequences) {
   const ModelConfig& c = config_;
   const std::int64_t rows = static_cast<std::int64_t>(ids.size());
   const float eps = static_cast<float>(c.rms_norm_eps);
@@ -74,7 +77,7 @@ void Transformer::run_chunk(KvCache& cache, std::span<const std::int32_t> ids,
     Layer& l = *layers_[i];
     backend_.linear(normed, *l.qkv, qkv);
     backend_.qk_norm_rope(qkv, attention_shape_, l.q_norm.get(), l.k_norm.get(), eps, positions, c.rope_theta);
-    backend_.attention(qkv, attention_shape_, cache, static_cast<std::int64_t>(i), cache_start, attn_out);
+    backend_.attention(qkv, attention_shape_, cache, static_cast<std::int64_t>(i), sequences, attn_out);
     backend_.linear(attn_out, *l.o_proj, proj_out);
     backend_.add_rmsnorm(residual, proj_out, *l.mlp_norm, eps, normed);
     backend_.linear(normed, *l.gate_up, gate_up);
@@ -86,15 +89,18 @@ void Transformer::run_chunk(KvCache& cache, std::span<const std::int32_t> ids,
   // `normed` now holds the final-normed hidden states of this chunk.
 }
 
-std::vector<float> Transformer::forward(KvCache& cache, const ForwardRequest& req) {
+void Transformer::validate(const KvCache& cache, const ForwardRequest& req) const {
   const std::int64_t rows = static_cast<std::int64_t>(req.ids.size());
   if (rows == 0) fail("forward: no rows");
   if (req.positions.size() != req.ids.size()) {
     fail("forward: {} positions for {} rows", req.positions.size(), req.ids.size());
   }
-  if (req.cache_start < 0 || req.cache_start + rows > cache.capacity()) {
-    fail("forward: cache slots {}..{} exceed the KV cache capacity {}", req.cache_start, req.cache_start + rows - 1,
-         cache.capacity());
+  const std::int64_t slots = req.block_table.empty()
+                                 ? cache.capacity()
+                                 : static_cast<std::int64_t>(req.block_table.size()) * cache.shape().block_size;
+  if (req.cache_start < 0 || req.cache_start + rows > slots) {
+    fail("forward: cache slots {}..{} exceed the {} slots of the sequence's KV cache", req.cache_start,
+         req.cache_start + rows - 1, slots);
   }
   for (std::int32_t p : req.positions) {
     if (p < 0 || p >= config_.max_position_embeddings) {
@@ -104,27 +110,66 @@ std::vector<float> Transformer::forward(KvCache& cache, const ForwardRequest& re
   for (std::int32_t r : req.logit_rows) {
     if (r < 0 || r >= rows) fail("forward: logit row {} is outside the {} rows", r, rows);
   }
+}
+
+std::vector<float> Transformer::forward(KvCache& cache, const ForwardRequest& req) {
+  return forward_batch(cache, std::span<const ForwardRequest>(&req, 1));
+}
+
+std::vector<float> Transformer::forward_batch(KvCache& cache, std::span<const ForwardRequest> sequences) {
+  if (static_cast<std::int64_t>(whole_pool_.size()) != cache.shape().num_blocks) {
+    whole_pool_.resize(static_cast<std::size_t>(cache.shape().num_blocks));
+    std::iota(whole_pool_.begin(), whole_pool_.end(), 0);
+  }
+  // Pack every sequence's rows; remember where each wanted logit row lands in the output.
+  std::vector<std::int32_t> ids, positions;
+  std::vector<std::int64_t> seq_begin;
+  std::vector<std::pair<std::int64_t, std::int64_t>> wanted;  // (packed row, output index)
+  for (const ForwardRequest& req : sequences) {
+    validate(cache, req);
+    seq_begin.push_back(static_cast<std::int64_t>(ids.size()));
+    for (std::int32_t r : req.logit_rows) {
+      wanted.emplace_back(seq_begin.back() + r, static_cast<std::int64_t>(wanted.size()));
+    }
+    ids.insert(ids.end(), req.ids.begin(), req.ids.end());
+    positions.insert(positions.end(), req.positions.begin(), req.positions.end());
+  }
+  std::sort(wanted.begin(), wanted.end());
+  const std::int64_t total_rows = static_cast<std::int64_t>(ids.size());
   const std::int64_t vocab = config_.vocab_size;
-  const std::int64_t wanted = static_cast<std::int64_t>(req.logit_rows.size());
-  std::vector<float> logits(static_cast<std::size_t>(wanted * vocab));
-  if (wanted > selected_capacity_) {
-    selected_ = backend_.alloc(wanted, config_.hidden_size);
-    logits_ = backend_.alloc(wanted, vocab);
-    selected_capacity_ = wanted;
+  const std::int64_t n_wanted = static_cast<std::int64_t>(wanted.size());
+  std::vector<float> logits(static_cast<std::size_t>(n_wanted * vocab));
+  if (n_wanted > selected_capacity_) {
+    selected_ = backend_.alloc(n_wanted, config_.hidden_size);
+    logits_ = backend_.alloc(n_wanted, vocab);
+    selected_capacity_ = n_wanted;
   }
 
-  for (std::int64_t begin = 0; begin < rows; begin += max_rows_) {
-    const std::int64_t end = std::min(rows, begin + max_rows_);
-    run_chunk(cache, req.ids.subspan(begin, end - begin), req.positions.subspan(begin, end - begin),
-              req.cache_start + begin);
+  std::vector<AttentionSequence> pieces;
+  std::vector<std::int32_t> local_rows;
+  std::vector<float> host;
+  std::size_t next_wanted = 0;
+  for (std::int64_t begin = 0; begin < total_rows; begin += max_rows_) {
+    const std::int64_t end = std::min(total_rows, begin + max_rows_);
+    // Each sequence's rows inside this chunk attend like a sequence of their own, starting at
+    // the cache slot their first row writes.
+    pieces.clear();
+    for (std::size_t i = 0; i < sequences.size(); ++i) {
+      const std::int64_t s_begin = seq_begin[i], s_end = s_begin + static_cast<std::int64_t>(sequences[i].ids.size());
+      const std::int64_t lo = std::max(s_begin, begin), hi = std::min(s_end, end);
+      if (lo >= hi) continue;
+      std::span<const std::int32_t> table =
+          sequences[i].block_table.empty() ? std::span<const std::int32_t>(whole_pool_) : sequences[i].block_table;
+      pieces.push_back({lo - begin, hi - lo, sequences[i].cache_start + (lo - s_begin), table});
+    }
+    run_chunk(cache, std::span<const std::int32_t>(ids).subspan(begin, end - begin),
+              std::span<const std::int32_t>(positions).subspan(begin, end - begin), pieces);
     // Logits only for the wanted rows of this chunk: the lm_head is the largest matrix.
-    std::vector<std::int32_t> local_rows, out_index;
-    for (std::int64_t i = 0; i < wanted; ++i) {
-      std::int32_t r = req.logit_rows[static_cast<std::size_t>(i)];
-      if (r >= begin && r < end) {
-        local_rows.push_back(static_cast<std::int32_t>(r - begin));
-        out_index.push_back(static_cast<std::int32_t>(i));
-      }
+    local_rows.clear();
+    const std::size_t first_wanted = next_wanted;
+    while (next_wanted < wanted.size() && wanted[next_wanted].first < end) {
+      local_rows.push_back(static_cast<std::int32_t>(wanted[next_wanted].first - begin));
+      ++next_wanted;
     }
     if (local_rows.empty()) continue;
     const std::int64_t n = static_cast<std::int64_t>(local_rows.size());
@@ -132,10 +177,11 @@ std::vector<float> Transformer::forward(KvCache& cache, const ForwardRequest& re
     DeviceMatrix out = logits_->view(n, vocab);
     backend_.gather_rows(normed_->view(end - begin, config_.hidden_size), local_rows, selected);
     backend_.linear(selected, *lm_head_, out);
-    std::vector<float> host(static_cast<std::size_t>(n * vocab));
+    host.resize(static_cast<std::size_t>(n * vocab));
     backend_.download(out, host.data());
     for (std::int64_t i = 0; i < n; ++i) {
-      std::copy_n(host.data() + i * vocab, vocab, logits.data() + out_index[static_cast<std::size_t>(i)] * vocab);
+      const std::int64_t dest = wanted[first_wanted + static_cast<std::size_t>(i)].second;
+      std::copy_n(host.data() + i * vocab, vocab, logits.data() + dest * vocab);
     }
   }
   return logits;

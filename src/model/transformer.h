@@ -14,8 +14,10 @@ namespace wedlm {
 struct ForwardRequest {
   std::span<const std::int32_t> ids;        // one token per row
   std::span<const std::int32_t> positions;  // logical (RoPE) position per row
-  std::int64_t cache_start = 0;             // row r's K/V goes to cache slot cache_start + r
+  std::int64_t cache_start = 0;             // row r's K/V goes to logical cache slot cache_start + r
   std::span<const std::int32_t> logit_rows; // rows whose logits are wanted, any order
+  // The sequence's KV blocks; empty means the whole pool in order (one sequence owns the cache).
+  std::span<const std::int32_t> block_table = {};
 };
 
 class Transformer {
@@ -26,15 +28,20 @@ class Transformer {
 
   const ModelConfig& config() const { return config_; }
   Backend& backend() { return backend_; }
-  std::unique_ptr<KvCache> make_kv_cache(std::int64_t capacity);
+  // A pool of at least `capacity` cache slots in blocks of `block_size`.
+  std::unique_ptr<KvCache> make_kv_cache(std::int64_t capacity, std::int64_t block_size = 16);
 
   // Returns logits [logit_rows.size(), vocab] in the order of `logit_rows`.
   std::vector<float> forward(KvCache& cache, const ForwardRequest& request);
+  // Several sequences in one pass, their rows packed in order. Returns the logits of every
+  // sequence's logit rows, sequence after sequence.
+  std::vector<float> forward_batch(KvCache& cache, std::span<const ForwardRequest> sequences);
 
  private:
   struct Layer;
   void run_chunk(KvCache& cache, std::span<const std::int32_t> ids, std::span<const std::int32_t> positions,
-                 std::int64_t cache_start);
+                 std::span<const AttentionSequence> sequences);
+  void validate(const KvCache& cache, const ForwardRequest& request) const;
 
   ModelConfig config_;
   Backend& backend_;
@@ -47,6 +54,7 @@ class Transformer {
   std::unique_ptr<DeviceBuffer> residual_, normed_, qkv_, attn_out_, proj_out_, gate_up_, mlp_hidden_;
   std::unique_ptr<DeviceBuffer> selected_, logits_;  // grown on demand
   std::int64_t selected_capacity_ = 0;
+  std::vector<std::int32_t> whole_pool_;  // identity block table for single-sequence forwards
 };
 
 }  // namespace wedlm

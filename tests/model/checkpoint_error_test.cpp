@@ -185,7 +185,7 @@ TEST(CheckpointErrors, TokenOutsideVocabulary) {
   auto ck = open_checkpoint(test::fixture_model(kModel));
   auto backend = make_cpu_backend();
   Transformer t(*ck, *backend);
-  auto cache = t.make_kv_cache(4);
+  auto cache = t.make_kv_cache(4, 2);  // exactly 4 slots
   std::vector<std::int32_t> ids = {1, 100000}, pos = {0, 1}, rows = {1};
   EXPECT_THROW(t.forward(*cache, {ids, pos, 0, rows}), Error);
   std::vector<std::int32_t> long_ids = {1, 2, 3, 4, 5}, long_pos = {0, 1, 2, 3, 4};

@@ -1,6 +1,7 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <span>
 
 #include "backend/backend.h"
 
@@ -9,7 +10,7 @@ namespace wedlm::cpu {
 std::unique_ptr<KvCache> make_cpu_kv_cache(const KvCacheShape& shape);
 
 // See Backend::attention. qkv rows are [q heads | k heads | v heads], fp32.
-void attention(const float* qkv, std::int64_t qkv_stride, std::int64_t rows, const AttentionShape& shape,
-               KvCache& cache, std::int64_t layer, std::int64_t cache_start, float* out, std::int64_t out_stride);
+void attention(const float* qkv, std::int64_t qkv_stride, const AttentionShape& shape, KvCache& cache,
+               std::int64_t layer, std::span<const AttentionSequence> sequences, float* out, std::int64_t out_stride);
 
 }  // namespace wedlm::cpu

@@ -184,8 +184,8 @@ class CpuBackend final : public Backend {
   }
 
   void attention(DeviceMatrix qkv, const AttentionShape& shape, KvCache& cache, std::int64_t layer,
-                 std::int64_t cache_start, DeviceMatrix out) override {
-    cpu::attention(f32(qkv), qkv.stride, qkv.rows, shape, cache, layer, cache_start, f32(out), out.stride);
+                 std::span<const AttentionSequence> sequences, DeviceMatrix out) override {
+    cpu::attention(f32(qkv), qkv.stride, shape, cache, layer, sequences, f32(out), out.stride);
   }
 
   void silu_mul(DeviceMatrix gate_up, DeviceMatrix out) override {
