@@ -11,5 +11,6 @@ void add_synth_command(CLI::App& app);
 void add_tokenizer_commands(CLI::App& app);
 void add_generate_command(CLI::App& app);
 void add_chat_command(CLI::App& app);
+void add_serve_command(CLI::App& app);
 
 }  // namespace wedlm::cli

@@ -10,6 +10,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "wedlm 0.1.0");
   wedlm::cli::add_generate_command(app);
   wedlm::cli::add_chat_command(app);
+  wedlm::cli::add_serve_command(app);
   wedlm::cli::add_inspect_command(app);
   wedlm::cli::add_forward_command(app);
   wedlm::cli::add_bench_command(app);
