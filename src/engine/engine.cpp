@@ -3,42 +3,29 @@
 #include <algorithm>
 #include <numeric>
 
-#include "backend/backend.h"
+#include "engine/loaded_model.h"
 #include "engine/sequence_decoder.h"
-#include "model/checkpoint.h"
-#include "model/transformer.h"
 #include "util/error.h"
 #include "util/timer.h"
 
 namespace wedlm {
 
 struct Engine::Impl {
-  std::unique_ptr<Checkpoint> checkpoint;
-  std::unique_ptr<Backend> backend;
-  std::unique_ptr<Transformer> transformer;
+  LoadedModel model;
   std::unique_ptr<KvCache> cache;
-  ModelInfo info;
+  explicit Impl(const EngineOptions& options)
+      : model(options, 512), cache(model.transformer->make_kv_cache(model.info.context)) {}
 };
 
-Engine::Engine(const EngineOptions& options) : impl_(std::make_unique<Impl>()) {
-  if (options.context <= 0) fail("--context must be positive, got {}", options.context);
-  impl_->checkpoint = open_checkpoint(options.model);
-  if (options.show_progress) impl_->checkpoint->prefetch(true);
-  impl_->backend = make_backend(parse_device(options.device));
-  impl_->transformer = std::make_unique<Transformer>(*impl_->checkpoint, *impl_->backend);
-  const ModelConfig& c = impl_->checkpoint->config;
-  const std::int64_t context = std::min(options.context, c.max_position_embeddings);
-  impl_->cache = impl_->transformer->make_kv_cache(context);
-  impl_->info = {impl_->checkpoint->dir, c.vocab_size, c.mask_token_id, c.eos_token_ids, context};
-}
+Engine::Engine(const EngineOptions& options) : impl_(std::make_unique<Impl>(options)) {}
 
 Engine::~Engine() = default;
 
-const ModelInfo& Engine::info() const { return impl_->info; }
+const ModelInfo& Engine::info() const { return impl_->model.info; }
 
 GenerateResult Engine::generate(const GenerateRequest& req, const TokenCallback& on_tokens) {
-  SequenceDecoder seq(req, impl_->info);
-  Transformer& transformer = *impl_->transformer;
+  SequenceDecoder seq(req, impl_->model.info);
+  Transformer& transformer = *impl_->model.transformer;
   GenerateResult result;
   result.prompt_tokens = seq.prompt_length();
   // Tells the caller; false from the caller ends the sequence as a stop.
