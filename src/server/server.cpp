@@ -44,7 +44,10 @@ Server::Server(const ServerOptions& options) : impl_(std::make_unique<Impl>(opti
   m.http.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<std::size_t>(threads)); };
   m.http.set_payload_max_length(options.max_body_bytes);
   m.http.set_socket_options([&m](socket_t sock) {
-    httplib::default_socket_options(sock);
+    // SO_REUSEADDR only: httplib's default adds SO_REUSEPORT, which would let a second server
+    // bind a port that is already serving instead of failing.
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
     m.listen_socket = sock;
   });
   register_routes(m.http, m.state);

@@ -66,8 +66,10 @@ class ServeProcess {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
     int status = 0;
     while (std::chrono::steady_clock::now() < deadline) {
+      read_available();
       if (::waitpid(pid_, &status, WNOHANG) == pid_) {
         reaped_ = true;
+        read_available();
         return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -75,6 +77,16 @@ class ServeProcess {
     return -1;
   }
   pid_t pid() const { return pid_; }
+  // Takes whatever stderr holds now, without waiting.
+  void read_available() {
+    pollfd p{err_fd_, POLLIN, 0};
+    while (::poll(&p, 1, 0) > 0) {
+      char buf[1024];
+      const ssize_t n = ::read(err_fd_, buf, sizeof buf);
+      if (n <= 0) return;
+      stderr_.append(buf, static_cast<std::size_t>(n));
+    }
+  }
   const std::string& err() const { return stderr_; }
 
  private:
@@ -97,6 +109,7 @@ TEST(ServeCli, ServesThenDrainsOnSigint) {
   auto health = c.Get("/health");
   ASSERT_TRUE(health);
   EXPECT_EQ(health->status, 200);
+  c.stop();  // an idle keep-alive connection would hold shutdown for httplib's keep-alive timeout
 
   // A stream in flight when SIGINT comes is finished, not cut.
   test::RawConnection raw(port);
@@ -104,12 +117,17 @@ TEST(ServeCli, ServesThenDrainsOnSigint) {
   raw.send_post("/v1/completions", body.dump());
   ASSERT_NE(raw.read_until("data: {").find("200 OK"), std::string::npos);
   ASSERT_EQ(::kill(p.pid(), SIGINT), 0);
+  const auto signalled = std::chrono::steady_clock::now();
   const std::string all = raw.read_until("data: [DONE]\n\n", 60);
   EXPECT_NE(all.find("\"finish_reason\":\"length\""), std::string::npos);
   EXPECT_NE(all.find("\"completion_tokens\":1500"), std::string::npos);
   EXPECT_NE(all.find("data: [DONE]\n\n"), std::string::npos);
+  raw.close();  // an idle keep-alive connection holds shutdown until httplib's keep-alive timeout (5 s)
   EXPECT_EQ(p.wait_exit(), 0) << p.err();
-  EXPECT_NE(p.err().find("draining"), std::string::npos);
+  std::printf("[serve] SIGINT to exit: %.2f s\n",
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - signalled).count());
+  EXPECT_NE(p.err().find("draining"), std::string::npos) << p.err();
+  EXPECT_NE(p.err().find("server stopped"), std::string::npos) << p.err();
 }
 
 TEST(ServeCli, BadFlagsAndBusyPortFail) {

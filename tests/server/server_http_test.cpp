@@ -46,9 +46,15 @@ void expect_error(const Reply& r, int status, const std::string& code = "", cons
   for (const char* key : {"message", "type", "param", "code"}) EXPECT_TRUE(e.contains(key)) << key << " in " << r.body;
   EXPECT_TRUE(e["message"].is_string());
   EXPECT_FALSE(e["message"].get<std::string>().empty());
-  if (status < 500) EXPECT_EQ(e["type"], "invalid_request_error");
-  if (!code.empty()) EXPECT_EQ(e["code"], code) << r.body;
-  if (!param.empty()) EXPECT_EQ(e["param"], param) << r.body;
+  if (status < 500) {
+    EXPECT_EQ(e["type"], "invalid_request_error");
+  }
+  if (!code.empty()) {
+    EXPECT_EQ(e["code"], code) << r.body;
+  }
+  if (!param.empty()) {
+    EXPECT_EQ(e["param"], param) << r.body;
+  }
 }
 
 json id_request(const std::vector<int>& prompt, int max_tokens, bool stream = false) {

@@ -50,12 +50,6 @@ class TextServer : public ::testing::Test {
 test::TempDir* TextServer::dir_ = nullptr;
 test::RunningServer* TextServer::server_ = nullptr;
 
-std::string quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
 // The same greedy request as `wedlm generate --json` gives the same ids and text.
 TEST_F(TextServer, TextCompletionMatchesCli) {
   json got = post("/v1/completions", {{"prompt", "Hello there"}, {"max_tokens", 12}, {"ignore_eos", true}, {"return_token_ids", true}});
