@@ -9,6 +9,7 @@
 
 #include "server/metrics.h"
 #include "server/served_model.h"
+#include "server/sse_stream.h"
 #include "wedlm/batch_engine.h"
 
 namespace wedlm::server {
@@ -22,6 +23,7 @@ struct ServerState {
   std::int64_t created = 0;  // unix seconds at start, for /v1/models
   HttpCounters counters;
   std::atomic<bool> draining{false};
+  OpenStreams streams;
 };
 
 void register_routes(httplib::Server& http, ServerState& state);

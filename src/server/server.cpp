@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <csignal>
+#include <cstdio>
 #include <mutex>
 #include <thread>
 
@@ -84,6 +85,11 @@ void Server::shutdown() {
     m.state.draining.store(true);
     // Accepted requests finish while the listener still serves their streams.
     m.engine.drain();
+    // Their streams then write their last chunks; a client that stopped reading is cut off by
+    // httplib's write timeout, so this wait is bounded in practice.
+    if (!m.state.streams.wait_idle(std::chrono::seconds(30))) {
+      std::fprintf(stderr, "shutdown: streams still open after 30 s; closing them\n");
+    }
     // httplib's stop() only acts once the accept loop runs; wait for it if run() has begun.
     while (m.run_entered.load() && !m.run_returned.load()) {
       if (m.http.is_running()) {

@@ -15,11 +15,36 @@ std::string sse_event(const nlohmann::json& payload) {
   return "data: " + payload.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n\n";
 }
 
+void OpenStreams::add() {
+  std::lock_guard lock(mutex_);
+  ++open_;
+}
+
+void OpenStreams::remove() {
+  {
+    std::lock_guard lock(mutex_);
+    --open_;
+  }
+  idle_.notify_all();
+}
+
+bool OpenStreams::wait_idle(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mutex_);
+  return idle_.wait_for(lock, timeout, [&] { return open_ == 0; });
+}
+
 SseStream::SseStream(std::shared_ptr<Generation> generation, ResponseHeader header, bool include_usage,
-                     bool return_token_ids, std::function<void()> on_disconnect)
+                     bool return_token_ids, std::function<void()> on_disconnect, OpenStreams& open)
     : generation_(std::move(generation)), header_(std::move(header)), include_usage_(include_usage),
-      return_token_ids_(return_token_ids), on_disconnect_(std::move(on_disconnect)),
-      last_write_(std::chrono::steady_clock::now()) {}
+      return_token_ids_(return_token_ids), on_disconnect_(std::move(on_disconnect)), open_(open),
+      last_write_(std::chrono::steady_clock::now()) {
+  open_.add();
+}
+
+// Normally release() has run; this covers a response httplib dropped without releasing it.
+SseStream::~SseStream() {
+  if (!released_) open_.remove();
+}
 
 bool SseStream::write(httplib::DataSink& sink, const std::string& bytes) {
   if (!sink.write(bytes.data(), bytes.size())) {
@@ -71,6 +96,10 @@ bool SseStream::pump(httplib::DataSink& sink) {
 
 void SseStream::release(bool success) {
   if (!success) abandon();
+  if (!released_) {
+    released_ = true;
+    open_.remove();
+  }
 }
 
 }  // namespace wedlm::server
