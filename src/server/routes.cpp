@@ -62,7 +62,8 @@ void handle_generation(ServerState& s, const httplib::Request& req, httplib::Res
     return;
   }
   auto stream = std::make_shared<SseStream>(generation, header, parsed.include_usage, parsed.return_token_ids,
-                                            [&s] { s.counters.client_disconnects.fetch_add(1); }, s.streams);
+                                            [&s] { s.counters.client_disconnects.fetch_add(1); }, s.streams,
+                                            s.sse_heartbeat);
   res.set_header("Cache-Control", "no-cache");
   res.set_chunked_content_provider(
       "text/event-stream", [stream](std::size_t, httplib::DataSink& sink) { return stream->pump(sink); },

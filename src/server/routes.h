@@ -2,6 +2,7 @@
 // The HTTP routes and the policies around them (auth, JSON errors, counters), registered on an
 // httplib::Server. Everything a handler needs lives in ServerState.
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <string>
 
@@ -24,6 +25,7 @@ struct ServerState {
   HttpCounters counters;
   std::atomic<bool> draining{false};
   OpenStreams streams;
+  std::chrono::milliseconds sse_heartbeat{2000};
 };
 
 void register_routes(httplib::Server& http, ServerState& state);

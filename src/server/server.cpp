@@ -39,6 +39,7 @@ Server::Server(const ServerOptions& options) : impl_(std::make_unique<Impl>(opti
   std::signal(SIGPIPE, SIG_IGN);
   Impl& m = *impl_;
   m.state.created = unix_seconds();
+  m.state.sse_heartbeat = options.sse_heartbeat;
   // One thread per open connection: every running sequence may be streaming, plus room for
   // queued requests, health checks and scrapes.
   const int threads = options.http_threads > 0 ? options.http_threads : std::max(64, 2 * options.batch.max_sequences) + 16;

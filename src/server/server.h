@@ -3,6 +3,7 @@
 //   POST /v1/completions, POST /v1/chat/completions (stream: true -> server-sent events)
 //   GET /v1/models, GET /health, GET /metrics
 // Usable in-process (tests) and by `wedlm serve`.
+#include <chrono>
 #include <cstddef>
 #include <memory>
 #include <string>
@@ -20,6 +21,9 @@ struct ServerOptions {
   std::string served_model_name;        // empty: the --model argument
   std::size_t max_body_bytes = 8 << 20; // larger bodies get 413
   int http_threads = 0;                 // 0: enough for every sequence to stream, at least 64
+  // A stream with nothing to send (queued behind others) writes an SSE comment this often, so a
+  // client that left is noticed and its request cancelled before it ever runs.
+  std::chrono::milliseconds sse_heartbeat{2000};
 };
 
 class Server {

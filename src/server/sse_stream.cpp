@@ -1,11 +1,11 @@
 #include "server/sse_stream.h"
 
+#include <algorithm>
+
 namespace wedlm::server {
 
 namespace {
 
-// Often enough that a queued request notices a departed client, rarely enough to cost nothing.
-constexpr auto kHeartbeat = std::chrono::seconds(2);
 constexpr auto kPoll = std::chrono::milliseconds(100);
 
 }  // namespace
@@ -34,10 +34,11 @@ bool OpenStreams::wait_idle(std::chrono::milliseconds timeout) {
 }
 
 SseStream::SseStream(std::shared_ptr<Generation> generation, ResponseHeader header, bool include_usage,
-                     bool return_token_ids, std::function<void()> on_disconnect, OpenStreams& open)
+                     bool return_token_ids, std::function<void()> on_disconnect, OpenStreams& open,
+                     std::chrono::milliseconds heartbeat)
     : generation_(std::move(generation)), header_(std::move(header)), include_usage_(include_usage),
       return_token_ids_(return_token_ids), on_disconnect_(std::move(on_disconnect)), open_(open),
-      last_write_(std::chrono::steady_clock::now()) {
+      heartbeat_(heartbeat), last_write_(std::chrono::steady_clock::now()) {
   open_.add();
 }
 
@@ -72,7 +73,7 @@ bool SseStream::pump(httplib::DataSink& sink) {
     return write(sink, sse_event(stream_chunk(header_, "", return_token_ids_ ? &no_ids : nullptr, "", true)));
   }
   first_ = false;
-  Generation::Update u = generation_->next(kPoll);
+  Generation::Update u = generation_->next(std::min<std::chrono::milliseconds>(kPoll, heartbeat_));
   if (!u.text.empty() || (!u.token_ids.empty() && return_token_ids_)) {
     if (!write(sink, sse_event(stream_chunk(header_, u.text, return_token_ids_ ? &u.token_ids : nullptr, "", false)))) {
       return false;
@@ -87,7 +88,7 @@ bool SseStream::pump(httplib::DataSink& sink) {
     sink.done();
     return true;
   }
-  if (std::chrono::steady_clock::now() - last_write_ > kHeartbeat) {
+  if (std::chrono::steady_clock::now() - last_write_ > heartbeat_) {
     // An SSE comment: clients ignore it; a write that fails tells us the client left.
     return write(sink, ": keep-alive\n\n");
   }

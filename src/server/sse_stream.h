@@ -43,7 +43,7 @@ class SseStream {
   // `on_disconnect` runs once if the client leaves before the end and the request was still
   // running. The stream counts in `open` until httplib releases it.
   SseStream(std::shared_ptr<Generation> generation, ResponseHeader header, bool include_usage, bool return_token_ids,
-            std::function<void()> on_disconnect, OpenStreams& open);
+            std::function<void()> on_disconnect, OpenStreams& open, std::chrono::milliseconds heartbeat);
   ~SseStream();
 
   // One round of the content provider: false aborts the response (client gone).
@@ -64,6 +64,7 @@ class SseStream {
   bool finished_ = false;
   OpenStreams& open_;
   bool released_ = false;
+  std::chrono::milliseconds heartbeat_;
   std::chrono::steady_clock::time_point last_write_;
 };
 

@@ -362,5 +362,34 @@ TEST_F(GuardedServer, OversizedBodyGets413) {
   EXPECT_EQ(post(c2, "/v1/completions", id_request({1, 2}, 2), {{"Authorization", "Bearer sekret"}}).status, 200);
 }
 
+// One sequence at a time and frequent heartbeats: a client that leaves while its request is
+// still queued is noticed by a failed heartbeat write and its request never runs.
+TEST(OneSlotServer, DisconnectWhileQueuedCancelsTheWaitingRequest) {
+  server::ServerOptions o;
+  o.engine.model = tiny_model();
+  o.batch.max_sequences = 1;
+  o.sse_heartbeat = std::chrono::milliseconds(50);
+  test::RunningServer server(o);
+  auto c = server.client();
+  json long_body = id_request({5, 6, 7}, 4000, true);
+  long_body["mode"] = "ar";
+  test::RawConnection running(server.port());
+  running.send_post("/v1/completions", long_body.dump());
+  ASSERT_NE(running.read_until("data: {").find("200 OK"), std::string::npos);
+  {
+    test::RawConnection queued(server.port());
+    queued.send_post("/v1/completions", id_request({9, 9, 9}, 50, true).dump());
+    EXPECT_EQ(test::wait_for_metric(c, "wedlm_requests_waiting", [](double v) { return v == 1; }), 1);
+  }  // the queued client leaves
+  EXPECT_EQ(test::wait_for_metric(c, "wedlm_client_disconnects_total", [](double v) { return v >= 1; }), 1);
+  // The cancel is applied by the scheduler thread a moment later.
+  EXPECT_EQ(test::wait_for_metric(c, "wedlm_requests_waiting", [](double v) { return v == 0; }), 0);
+  EXPECT_EQ(test::fetch_metric(c, "wedlm_requests_running"), 1);  // the long one is still going
+  running.close();
+  EXPECT_EQ(test::wait_for_metric(c, "wedlm_client_disconnects_total", [](double v) { return v >= 2; }), 2);
+  EXPECT_EQ(test::wait_for_metric(c, "wedlm_kv_blocks_in_sequences", [](double v) { return v == 0; }), 0);
+  EXPECT_EQ(test::fetch_metric(c, "wedlm_requests_total"), 2);
+}
+
 }  // namespace
 }  // namespace wedlm
