@@ -252,18 +252,25 @@ void BatchEngine::Impl::finish(std::unique_ptr<Request> r, std::optional<FinishR
     std::lock_guard lock(mutex);
     stats.completion_tokens_total += static_cast<std::int64_t>(r->result.output.size());
   }
+  // Whoever learns of the end from on_done sees statistics that already exclude this request.
+  publish_stats();
   if (r->events.on_done) r->events.on_done(r->result);
 }
 
 void BatchEngine::Impl::publish_stats() {
-  std::int64_t in_sequences = 0;
-  for (const auto& r : running) in_sequences += static_cast<std::int64_t>(r->blocks.size());
+  // Mid-step, finished requests have already left their slot in `running` (null).
+  std::int64_t in_sequences = 0, running_now = 0;
+  for (const auto& r : running) {
+    if (!r) continue;
+    in_sequences += static_cast<std::int64_t>(r->blocks.size());
+    ++running_now;
+  }
   std::lock_guard lock(mutex);
-  stats.requests_running = static_cast<std::int64_t>(running.size());
+  stats.requests_running = running_now;
   stats.requests_waiting = static_cast<std::int64_t>(waiting.size());
   stats.kv_blocks_used = allocator->used_blocks();
   stats.kv_blocks_in_sequences = in_sequences;
-  if (waiting.empty() && running.empty()) idle.notify_all();
+  if (waiting.empty() && running_now == 0) idle.notify_all();
 }
 
 void BatchEngine::Impl::loop() {
@@ -304,7 +311,9 @@ void BatchEngine::Impl::loop() {
     } catch (const std::exception& e) {
       // A failed forward must not take the server down: end the affected requests, keep serving.
       std::fprintf(stderr, "wedlm: batch step failed: %s; ending %zu running request(s)\n", e.what(), running.size());
-      for (auto& r : running) finish(std::move(r), FinishReason::none);
+      for (auto& r : running) {
+        if (r) finish(std::move(r), FinishReason::none);
+      }
       running.clear();
     }
     publish_stats();
