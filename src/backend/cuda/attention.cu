@@ -16,6 +16,7 @@ using namespace nvcuda;
 
 constexpr int kThreads = 128;
 constexpr int kWarps = kThreads / 32;
+constexpr int kLoadBatch = 8;  // 16-byte K and V vectors per thread per batch: a whole tile at head_dim 128
 
 __host__ __device__ constexpr int align_up(int x, int a) { return (x + a - 1) / a * a; }
 
@@ -92,18 +93,33 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(AttentionArgs a) {
   const std::int64_t head_stride = static_cast<std::int64_t>(a.block_size) * d;
   for (int kt = w.key_begin; kt < w.key_end; kt += kKeyTile) {
     __syncthreads();  // previous tile's K/V/P fully consumed
-    for (int i = tid; i < kKeyTile * vecs; i += kThreads) {
-      const int key = i / vecs, c = (i % vecs) * 8;
-      const int j = kt + key;
-      uint4 kv = make_uint4(0, 0, 0, 0), vv = make_uint4(0, 0, 0, 0);
-      if (j < w.key_end) {
-        const std::int64_t block = table[j / a.block_size];
-        const std::int64_t at = (block * a.num_kv_heads + w.kv_head) * head_stride + (j % a.block_size) * d + c;
-        kv = *reinterpret_cast<const uint4*>(a.k_cache + at);
-        vv = *reinterpret_cast<const uint4*>(a.v_cache + at);
+    // All of a batch's global loads are issued before any is stored, so each thread has up to
+    // 2 * kLoadBatch 16-byte loads in flight instead of one round trip per vector.
+    for (int base = tid; base < kKeyTile * vecs; base += kLoadBatch * kThreads) {
+      uint4 kr[kLoadBatch], vr[kLoadBatch];
+#pragma unroll
+      for (int b = 0; b < kLoadBatch; ++b) {
+        const int i = base + b * kThreads;
+        kr[b] = make_uint4(0, 0, 0, 0);
+        vr[b] = make_uint4(0, 0, 0, 0);
+        const int key = i / vecs, j = kt + key;
+        if (i < kKeyTile * vecs && j < w.key_end) {
+          const std::int64_t block = table[j / a.block_size];
+          const std::int64_t at =
+              (block * a.num_kv_heads + w.kv_head) * head_stride + (j % a.block_size) * d + (i % vecs) * 8;
+          kr[b] = __ldg(reinterpret_cast<const uint4*>(a.k_cache + at));
+          vr[b] = __ldg(reinterpret_cast<const uint4*>(a.v_cache + at));
+        }
       }
-      *reinterpret_cast<uint4*>(k_s + key * L.ldh + c) = kv;
-      *reinterpret_cast<uint4*>(v_s + key * L.ldh + c) = vv;
+#pragma unroll
+      for (int b = 0; b < kLoadBatch; ++b) {
+        const int i = base + b * kThreads;
+        if (i < kKeyTile * vecs) {
+          const int key = i / vecs, c = (i % vecs) * 8;
+          *reinterpret_cast<uint4*>(k_s + key * L.ldh + c) = kr[b];
+          *reinterpret_cast<uint4*>(v_s + key * L.ldh + c) = vr[b];
+        }
+      }
     }
     __syncthreads();
 

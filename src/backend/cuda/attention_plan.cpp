@@ -19,7 +19,7 @@ void append(std::vector<std::int32_t>& packed, const std::vector<T>& items) {
 
 // Keys per split are at least this many: below it the merge costs more than the parallelism
 // gains.
-constexpr std::int64_t kMinSplitKeys = 256;
+constexpr std::int64_t kMinSplitKeys = 128;
 
 }  // namespace
 
