@@ -6,6 +6,10 @@
 #include <cmath>
 
 #include "backend/cuda/attention.h"
+
+#include <cstdlib>
+
+#include "backend/cuda/attention_mma.h"
 #include "backend/cuda/cuda_check.h"
 
 namespace wedlm::cuda {
@@ -280,7 +284,15 @@ void launch_kv_scatter(const bf16* qkv, std::int64_t qkv_stride, std::int64_t ro
 
 void launch_attention(const AttentionArgs& a, cudaStream_t stream) {
   if (a.work_count == 0) return;
-  if (a.m_tile == 16) {
+  // The register-tiled kernel is the default; WEDLM_CUDA_WMMA_ATTENTION=1 selects the first,
+  // shared-memory WMMA kernel (kept for A/B timing and as a cross-check).
+  static const bool wmma = [] {
+    const char* env = std::getenv("WEDLM_CUDA_WMMA_ATTENTION");
+    return env != nullptr && *env == '1';
+  }();
+  if (!wmma) {
+    launch_attention_mma(a, stream);
+  } else if (a.m_tile == 16) {
     launch_tiles<16>(a, stream);
   } else {
     launch_tiles<64>(a, stream);
