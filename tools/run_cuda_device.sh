@@ -12,5 +12,5 @@ if [[ $what == all || $what == tests ]]; then
   "$here/cuda_tests" ${GTEST_ARGS:-} 2>&1 | tee "$out/tests.txt" | grep -v "^\[       OK\|^\[ RUN" | tail -n 80
 fi
 if [[ $what == all || $what == bench ]]; then
-  "$here/wedlm" bench --synthetic 8b --device cuda --repeats 10 ${BENCH_ARGS:-} 2>&1 | tee "$out/bench.txt"
+  "$here/wedlm" bench --synthetic 8b --device cuda --repeats 20 ${BENCH_ARGS:-} 2>&1 | tee "$out/bench.txt"
 fi

@@ -282,15 +282,19 @@ void launch_kv_scatter(const bf16* qkv, std::int64_t qkv_stride, std::int64_t ro
   WEDLM_CUDA_CHECK_LAUNCH("kv_scatter_kernel");
 }
 
-void launch_attention(const AttentionArgs& a, cudaStream_t stream) {
-  if (a.work_count == 0) return;
-  // The register-tiled kernel is the default; WEDLM_CUDA_WMMA_ATTENTION=1 selects the first,
-  // shared-memory WMMA kernel (kept for A/B timing and as a cross-check).
+// The register-tiled kernel is the default; WEDLM_CUDA_WMMA_ATTENTION=1 selects the first,
+// shared-memory WMMA kernel (kept for A/B timing and as a cross-check).
+bool attention_uses_wmma() {
   static const bool wmma = [] {
     const char* env = std::getenv("WEDLM_CUDA_WMMA_ATTENTION");
     return env != nullptr && *env == '1';
   }();
-  if (!wmma) {
+  return wmma;
+}
+
+void launch_attention(const AttentionArgs& a, cudaStream_t stream) {
+  if (a.work_count == 0) return;
+  if (!attention_uses_wmma()) {
     launch_attention_mma(a, stream);
   } else if (a.m_tile == 16) {
     launch_tiles<16>(a, stream);

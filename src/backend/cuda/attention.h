@@ -54,6 +54,9 @@ void launch_kv_scatter(const bf16* qkv, std::int64_t qkv_stride, std::int64_t ro
                        cudaStream_t stream);
 
 void launch_attention(const AttentionArgs& args, cudaStream_t stream);
+// Whether launch_attention runs the WMMA kernel (WEDLM_CUDA_WMMA_ATTENTION=1) rather than the
+// register-tiled one; the plan picks its tile size accordingly.
+bool attention_uses_wmma();
 
 #ifdef __CUDACC__
 #define WEDLM_HOST_DEVICE __host__ __device__
