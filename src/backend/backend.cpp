@@ -1,6 +1,9 @@
 #include "backend/backend.h"
 
 #include "backend/cpu/cpu_backend.h"
+#ifdef WEDLM_HAVE_CUDA
+#include "backend/cuda/cuda_backend.h"
+#endif
 #include "util/error.h"
 
 namespace wedlm {
@@ -15,7 +18,11 @@ std::unique_ptr<Backend> make_backend(DeviceKind kind) {
   switch (kind) {
     case DeviceKind::Cpu: return make_cpu_backend();
     case DeviceKind::Cuda:
-      fail("the CUDA backend is not available in this build yet; use --device cpu");
+#ifdef WEDLM_HAVE_CUDA
+      return make_cuda_backend();
+#else
+      fail("this build has no CUDA backend (configure with -DWEDLM_CUDA=ON where nvcc exists); use --device cpu");
+#endif
   }
   fail("unknown device");
 }

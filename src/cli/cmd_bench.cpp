@@ -9,6 +9,7 @@
 
 #include "backend/backend.h"
 #include "backend/cpu/memory_bandwidth.h"
+#include "cli/bench_synthetic_gpu.h"
 #include "cli/commands.h"
 #include "cli/generation_options.h"
 #include "cli/parse.h"
@@ -32,7 +33,8 @@ double median(std::vector<double> v) {
 namespace {
 
 struct BenchFlags {
-  std::string synthetic, device = "cpu", rows_text = "1,16,32";
+  std::string synthetic, device = "cpu", rows_text = "1,16,32", contexts_text = "512,4096";
+  int prefill_tokens = 2048, ar_tokens = 128;
   int context = 512, repeats = 3;
   // End-to-end generation on a checkpoint directory.
   std::string model, prompt = "Write a short story about a robot who learns to paint.", prompt_ids, mode = "both";
@@ -84,6 +86,11 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--context", flags.context, "Tokens in the KV cache before the measured forwards (--synthetic)")
       ->check(CLI::Range(1, 1 << 20));
   cmd->add_option("--rows", flags.rows_text, "Row counts of the measured forwards (--synthetic)");
+  cmd->add_option("--contexts", flags.contexts_text, "Cached tokens before the timed forwards (--synthetic, cuda)");
+  cmd->add_option("--prefill", flags.prefill_tokens, "Prompt tokens of the timed prefill (--synthetic, cuda)")
+      ->check(CLI::Range(1, 1 << 20));
+  cmd->add_option("--ar-tokens", flags.ar_tokens, "Tokens of the timed AR decode (--synthetic, cuda)")
+      ->check(CLI::Range(1, 1 << 20));
   cmd->add_option("--repeats", flags.repeats, "Timed forwards per row count, median reported")->check(CLI::Range(1, 1000));
   cmd->add_option("--mode", flags.mode, "wedlm, ar or both (--model)")->check(CLI::IsMember({"wedlm", "ar", "both"}));
   cmd->add_option("--prompt", flags.prompt, "Prompt text (--model)");
@@ -98,6 +105,23 @@ void add_bench_command(CLI::App& app) {
 namespace {
 
 void bench_synthetic(const BenchFlags& f) {
+  if (f.device == "cuda") {
+    GpuBenchOptions o;
+    o.shape = f.synthetic;
+    o.rows = parse_id_list(f.rows_text, "--rows");
+    o.contexts = parse_id_list(f.contexts_text, "--contexts");
+    for (std::int32_t v : o.rows) {
+      if (v <= 0) fail("--rows: row counts must be positive, got {}", v);
+    }
+    for (std::int32_t v : o.contexts) {
+      if (v <= 0) fail("--contexts: contexts must be positive, got {}", v);
+    }
+    o.prefill_tokens = f.prefill_tokens;
+    o.ar_tokens = f.ar_tokens;
+    o.repeats = f.repeats;
+    bench_synthetic_gpu(o);
+    return;
+  }
   const std::string& synthetic = f.synthetic;
   const std::string& device = f.device;
   const int context = f.context, repeats = f.repeats;

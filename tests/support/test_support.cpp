@@ -15,7 +15,12 @@ namespace wedlm::test {
 
 namespace fs = std::filesystem;
 
-std::string fixtures_dir() { return WEDLM_FIXTURES_DIR; }
+// WEDLM_FIXTURES_DIR in the environment overrides the compiled-in path, so that test binaries
+// built here can run from a copy of the checkout elsewhere (the GPU machine).
+std::string fixtures_dir() {
+  const char* env = std::getenv("WEDLM_FIXTURES_DIR");
+  return env != nullptr && *env != '\0' ? std::string(env) : std::string(WEDLM_FIXTURES_DIR);
+}
 
 std::string fixture_model(const std::string& name) { return fixtures_dir() + "/models/" + name; }
 

@@ -25,7 +25,7 @@ float read_all(const float* data, std::size_t count) {
     const std::size_t t = static_cast<std::size_t>(omp_get_thread_num());
     const std::size_t nt = static_cast<std::size_t>(omp_get_num_threads());
     const std::size_t share = count / nt / (kStreams * 16) * (kStreams * 16);
-    const std::size_t stream_len = share / kStreams;
+    [[maybe_unused]] const std::size_t stream_len = share / kStreams;  // AVX-512 path only
     const float* base = data + t * share;
     float local = 0.0f;
 #if defined(__AVX512F__)

@@ -1,0 +1,70 @@
+#pragma once
+// Paged attention on the GPU: K/V scatter into the cache, then one flash-attention kernel for
+// prefill and decode alike. A CTA owns one sequence, one KV head and a tile of M "query units"
+// (unit u = query row u / group, query head kv_head * group + u % group), so the K/V bytes of a
+// GQA group are read once for all its query heads; long key ranges are split across CTAs
+// (flash-decoding) and merged by a second kernel.
+#include <cstdint>
+
+#include "backend/cuda/kernels.h"
+
+namespace wedlm::cuda {
+
+struct AttnSequence {
+  std::int32_t row_begin, rows, cache_start, table_offset;
+};
+
+// Keys [key_begin, key_end) of one tile. partial < 0: the item covers every key its rows need
+// and writes `out` directly; otherwise it writes partial slot `partial` for the combine kernel.
+struct AttnWork {
+  std::int32_t seq, kv_head, unit_begin, key_begin, key_end, partial;
+};
+
+// Merges `splits` partial slots starting at `partial_base` for one tile.
+struct AttnCombine {
+  std::int32_t seq, kv_head, unit_begin, partial_base, splits;
+};
+
+struct AttentionArgs {
+  const bf16* qkv = nullptr;
+  std::int64_t qkv_stride = 0;
+  const bf16* k_cache = nullptr;  // this layer's [block][kv_head][slot][head_dim]
+  const bf16* v_cache = nullptr;
+  int num_heads = 0, num_kv_heads = 0, head_dim = 0, block_size = 0;
+  const AttnSequence* sequences = nullptr;
+  const std::int32_t* tables = nullptr;
+  const AttnWork* work = nullptr;
+  int work_count = 0;
+  const AttnCombine* combine = nullptr;
+  int combine_count = 0;
+  float* partial_o = nullptr;   // [slot][m_tile][padded head_dim]
+  float* partial_ml = nullptr;  // [slot][m_tile][2]: running max, running sum
+  bf16* out = nullptr;
+  std::int64_t out_stride = 0;
+  int m_tile = 64;  // 16 or 64 query units per CTA
+};
+
+// Largest head_dim the attention kernel takes (shared memory is sized from it at run time).
+constexpr int kMaxHeadDim = 256;
+constexpr int kKeyTile = 64;
+
+// Writes row r's k and v to physical slot row_slot[r] (block * block_size + offset).
+void launch_kv_scatter(const bf16* qkv, std::int64_t qkv_stride, std::int64_t rows, const std::int32_t* row_slot,
+                       int num_heads, int num_kv_heads, int head_dim, int block_size, bf16* k_cache, bf16* v_cache,
+                       cudaStream_t stream);
+
+void launch_attention(const AttentionArgs& args, cudaStream_t stream);
+// Whether launch_attention runs the WMMA kernel (WEDLM_CUDA_WMMA_ATTENTION=1) rather than the
+// register-tiled one; the plan picks its tile size accordingly.
+bool attention_uses_wmma();
+
+#ifdef __CUDACC__
+#define WEDLM_HOST_DEVICE __host__ __device__
+#else
+#define WEDLM_HOST_DEVICE
+#endif
+
+// The padded head size the partial buffers use (WMMA works on 16-wide fragments).
+WEDLM_HOST_DEVICE inline int padded_head_dim(int head_dim) { return (head_dim + 15) / 16 * 16; }
+
+}  // namespace wedlm::cuda

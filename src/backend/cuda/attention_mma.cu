@@ -1,0 +1,267 @@
+// Flash attention with register-resident tiles (the FlashAttention-2 layout): each warp owns 16
+// query units; scores, probabilities and the output accumulator live in mma.sync fragments, the
+// softmax statistics are reduced across the 4 threads that share a row, and probabilities feed
+// the P.V product straight from the score registers. K/V tiles are staged in shared memory
+// (V read transposed by ldmatrix). bf16 operands, fp32 accumulation and softmax.
+#include <cuda_bf16.h>
+
+#include <cmath>
+
+#include "backend/cuda/attention.h"
+#include "backend/cuda/attention_mma.h"
+#include "backend/cuda/cuda_check.h"
+
+namespace wedlm::cuda {
+
+namespace {
+
+constexpr int kBatch = 8;  // 16-byte loads in flight per thread while staging a tile
+
+__device__ __forceinline__ void mma_bf16(float (&d)[4], const unsigned (&a)[4], unsigned b0, unsigned b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "{%0,%1,%2,%3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+__device__ __forceinline__ unsigned pack_bf16(float lo, float hi) {
+  const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);  // .x = lo (lower address)
+  return *reinterpret_cast<const unsigned*>(&v);
+}
+
+__device__ __forceinline__ unsigned lds32(const bf16* p) { return *reinterpret_cast<const unsigned*>(p); }
+
+// Copies `rows` x dp bf16 (16-byte vectors) into shared memory; `src(row, col)` gives the
+// global address of a vector or null for zeros.
+template <int THREADS, typename Src>
+__device__ __forceinline__ void stage(bf16* dst, int ld, int rows, int dp, Src src) {
+  const int vecs = dp / 8;
+  for (int base = threadIdx.x; base < rows * vecs; base += kBatch * THREADS) {
+    uint4 r[kBatch];
+#pragma unroll
+    for (int b = 0; b < kBatch; ++b) {
+      const int i = base + b * THREADS;
+      r[b] = make_uint4(0, 0, 0, 0);
+      if (i < rows * vecs) {
+        const bf16* p = src(i / vecs, (i % vecs) * 8);
+        if (p != nullptr) r[b] = __ldg(reinterpret_cast<const uint4*>(p));
+      }
+    }
+#pragma unroll
+    for (int b = 0; b < kBatch; ++b) {
+      const int i = base + b * THREADS;
+      if (i < rows * vecs) *reinterpret_cast<uint4*>(dst + (i / vecs) * ld + (i % vecs) * 8) = r[b];
+    }
+  }
+}
+
+template <int WARPS, int DP>
+__global__ void __launch_bounds__(WARPS * 32) attention_mma_kernel(AttentionArgs a) {
+  constexpr int kM = 16 * WARPS, kThreads = WARPS * 32, kLd = DP + 8, kNt = DP / 8;
+  extern __shared__ __align__(128) unsigned char smem[];
+  bf16* q_s = reinterpret_cast<bf16*>(smem);
+  bf16* k_s = q_s + kM * kLd;
+  bf16* v_s = k_s + kKeyTile * kLd;
+
+  const AttnWork w = a.work[blockIdx.x];
+  const AttnSequence seq = a.sequences[w.seq];
+  const int d = a.head_dim, group = a.num_heads / a.num_kv_heads, units = seq.rows * group;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+  const float scale = rsqrtf(static_cast<float>(d));
+
+  stage<kThreads>(q_s, kLd, kM, DP, [&](int u, int c) -> const bf16* {
+    const int unit = w.unit_begin + u;
+    if (unit >= units || c >= d) return nullptr;
+    return a.qkv + (seq.row_begin + unit / group) * a.qkv_stride + (w.kv_head * group + unit % group) * d + c;
+  });
+
+  // This thread's two rows (units) and the last key each may see (-1: padding row).
+  const int u0 = warp * 16 + g, u1 = u0 + 8;
+  const int limit0 = w.unit_begin + u0 < units ? seq.cache_start + (w.unit_begin + u0) / group : -1;
+  const int limit1 = w.unit_begin + u1 < units ? seq.cache_start + (w.unit_begin + u1) / group : -1;
+  float o[kNt][4];
+#pragma unroll
+  for (int n = 0; n < kNt; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
+  float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.0f, l1 = 0.0f;
+
+  const std::int32_t* table = a.tables + seq.table_offset;
+  const std::int64_t head_stride = static_cast<std::int64_t>(a.block_size) * d;
+  const unsigned v_base = static_cast<unsigned>(__cvta_generic_to_shared(v_s));
+  for (int kt = w.key_begin; kt < w.key_end; kt += kKeyTile) {
+    __syncthreads();  // the previous tile is consumed (and Q is staged, on the first pass)
+    auto kv_at = [&](int key, int c) -> std::int64_t {
+      const int j = kt + key;
+      if (j >= w.key_end || c >= d) return -1;
+      return (static_cast<std::int64_t>(table[j / a.block_size]) * a.num_kv_heads + w.kv_head) * head_stride +
+             (j % a.block_size) * d + c;
+    };
+    stage<kThreads>(k_s, kLd, kKeyTile, DP, [&](int key, int c) -> const bf16* {
+      const std::int64_t at = kv_at(key, c);
+      return at < 0 ? nullptr : a.k_cache + at;
+    });
+    stage<kThreads>(v_s, kLd, kKeyTile, DP, [&](int key, int c) -> const bf16* {
+      const std::int64_t at = kv_at(key, c);
+      return at < 0 ? nullptr : a.v_cache + at;
+    });
+    __syncthreads();
+    // Warp-uniform skip (mma.sync needs the whole warp): none of its rows sees these keys.
+    if (__all_sync(0xffffffffu, kt > limit0 && kt > limit1)) continue;
+
+    // S = Q K^T: 8 fragments of 8 keys.
+    float s[8][4];
+#pragma unroll
+    for (int n = 0; n < 8; ++n) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.0f;
+#pragma unroll
+    for (int ks = 0; ks < DP / 16; ++ks) {
+      unsigned qa[4];
+      const bf16* q0 = q_s + (warp * 16 + g) * kLd + ks * 16 + 2 * t;
+      qa[0] = lds32(q0);
+      qa[1] = lds32(q0 + 8 * kLd);
+      qa[2] = lds32(q0 + 8);
+      qa[3] = lds32(q0 + 8 * kLd + 8);
+#pragma unroll
+      for (int n = 0; n < 8; ++n) {
+        const bf16* k0 = k_s + (n * 8 + g) * kLd + ks * 16 + 2 * t;
+        mma_bf16(s[n], qa, lds32(k0), lds32(k0 + 8));
+      }
+    }
+
+    // Causal mask, scale, online softmax over the quad that shares each row.
+    float mx0 = -INFINITY, mx1 = -INFINITY;
+#pragma unroll
+    for (int n = 0; n < 8; ++n) {
+#pragma unroll
+      for (int e = 0; e < 2; ++e) {
+        const int key = kt + n * 8 + 2 * t + e;
+        const bool in = key < w.key_end;
+        s[n][e] = in && key <= limit0 ? s[n][e] * scale : -INFINITY;
+        s[n][2 + e] = in && key <= limit1 ? s[n][2 + e] * scale : -INFINITY;
+        mx0 = fmaxf(mx0, s[n][e]);
+        mx1 = fmaxf(mx1, s[n][2 + e]);
+      }
+    }
+    mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
+    mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
+    mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
+    mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+    const float new0 = fmaxf(m0, mx0), new1 = fmaxf(m1, mx1);
+    // A row with no visible key yet keeps m = -inf: its probabilities are 0 and nothing rescales.
+    const float base0 = new0 == -INFINITY ? 0.0f : new0, base1 = new1 == -INFINITY ? 0.0f : new1;
+    const float alpha0 = expf(m0 - base0), alpha1 = expf(m1 - base1);
+    float sum0 = 0.0f, sum1 = 0.0f;
+#pragma unroll
+    for (int n = 0; n < 8; ++n) {
+      s[n][0] = expf(s[n][0] - base0);
+      s[n][1] = expf(s[n][1] - base0);
+      s[n][2] = expf(s[n][2] - base1);
+      s[n][3] = expf(s[n][3] - base1);
+      sum0 += s[n][0] + s[n][1];
+      sum1 += s[n][2] + s[n][3];
+    }
+    sum0 += __shfl_xor_sync(0xffffffffu, sum0, 1);
+    sum0 += __shfl_xor_sync(0xffffffffu, sum0, 2);
+    sum1 += __shfl_xor_sync(0xffffffffu, sum1, 1);
+    sum1 += __shfl_xor_sync(0xffffffffu, sum1, 2);
+    l0 = l0 * alpha0 + sum0;
+    l1 = l1 * alpha1 + sum1;
+    m0 = new0;
+    m1 = new1;
+#pragma unroll
+    for (int n = 0; n < kNt; ++n) {
+      o[n][0] *= alpha0;
+      o[n][1] *= alpha0;
+      o[n][2] *= alpha1;
+      o[n][3] *= alpha1;
+    }
+
+    // O += P V, 16 keys at a time; V fragments by ldmatrix.trans (two 8-wide dim slices per x4).
+#pragma unroll
+    for (int kc = 0; kc < kKeyTile / 16; ++kc) {
+      unsigned pa[4];
+      pa[0] = pack_bf16(s[2 * kc][0], s[2 * kc][1]);
+      pa[1] = pack_bf16(s[2 * kc][2], s[2 * kc][3]);
+      pa[2] = pack_bf16(s[2 * kc + 1][0], s[2 * kc + 1][1]);
+      pa[3] = pack_bf16(s[2 * kc + 1][2], s[2 * kc + 1][3]);
+      const int key = kc * 16 + (lane & 7) + ((lane >> 3) & 1) * 8;
+#pragma unroll
+      for (int n = 0; n < kNt; n += 2) {
+        const int col = n * 8 + (lane >> 4) * 8;
+        const unsigned addr = v_base + static_cast<unsigned>((key * kLd + col) * 2);
+        unsigned b0, b1, b2, b3;
+        asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                     : "=r"(b0), "=r"(b1), "=r"(b2), "=r"(b3)
+                     : "r"(addr));
+        mma_bf16(o[n], pa, b0, b1);
+        mma_bf16(o[n + 1], pa, b2, b3);
+      }
+    }
+  }
+
+  // Epilogue: rows g and g + 8 of this warp, columns n * 8 + 2t, +1.
+  const int dps = padded_head_dim(d);
+#pragma unroll
+  for (int half = 0; half < 2; ++half) {
+    const int u = half == 0 ? u0 : u1;
+    const int unit = w.unit_begin + u;
+    const float l = half == 0 ? l0 : l1, m = half == 0 ? m0 : m1;
+    if (w.partial < 0) {
+      if (unit >= units) continue;
+      bf16* dst = a.out + (seq.row_begin + unit / group) * a.out_stride + (w.kv_head * group + unit % group) * d;
+      const float inv = 1.0f / l;
+#pragma unroll
+      for (int n = 0; n < kNt; ++n) {
+        const int col = n * 8 + 2 * t;
+        if (col < d) dst[col] = __float2bfloat16(o[n][2 * half] * inv);
+        if (col + 1 < d) dst[col + 1] = __float2bfloat16(o[n][2 * half + 1] * inv);
+      }
+    } else {
+      const std::int64_t slot = static_cast<std::int64_t>(w.partial) * kM + u;
+      float* po = a.partial_o + slot * dps;
+#pragma unroll
+      for (int n = 0; n < kNt; ++n) {
+        const int col = n * 8 + 2 * t;
+        if (col < d) po[col] = o[n][2 * half];
+        if (col + 1 < d) po[col + 1] = o[n][2 * half + 1];
+      }
+      if (t == 0) {
+        a.partial_ml[slot * 2] = m;
+        a.partial_ml[slot * 2 + 1] = l;
+      }
+    }
+  }
+}
+
+template <int WARPS, int DP>
+void launch(const AttentionArgs& a, cudaStream_t stream) {
+  constexpr int kM = 16 * WARPS, kLd = DP + 8;
+  constexpr int bytes = (kM + 2 * kKeyTile) * kLd * 2;
+  static bool configured = false;
+  if (!configured) {
+    WEDLM_CUDA_CHECK(
+        cudaFuncSetAttribute(attention_mma_kernel<WARPS, DP>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
+    configured = true;
+  }
+  attention_mma_kernel<WARPS, DP><<<static_cast<unsigned>(a.work_count), WARPS * 32, bytes, stream>>>(a);
+  WEDLM_CUDA_CHECK_LAUNCH("attention_mma_kernel");
+}
+
+template <int WARPS>
+void launch_dp(const AttentionArgs& a, cudaStream_t stream) {
+  if (a.head_dim <= 32) return launch<WARPS, 32>(a, stream);
+  if (a.head_dim <= 64) return launch<WARPS, 64>(a, stream);
+  if (a.head_dim <= 128) return launch<WARPS, 128>(a, stream);
+  return launch<WARPS, 256>(a, stream);
+}
+
+}  // namespace
+
+void launch_attention_mma(const AttentionArgs& a, cudaStream_t stream) {
+  if (a.m_tile == 16) {
+    launch_dp<1>(a, stream);
+  } else {
+    launch_dp<4>(a, stream);
+  }
+}
+
+}  // namespace wedlm::cuda

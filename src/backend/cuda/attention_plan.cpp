@@ -1,0 +1,115 @@
+#include "backend/cuda/attention_plan.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "util/error.h"
+
+namespace wedlm::cuda {
+
+namespace {
+
+template <typename T>
+void append(std::vector<std::int32_t>& packed, const std::vector<T>& items) {
+  static_assert(sizeof(T) % sizeof(std::int32_t) == 0);
+  const std::size_t at = packed.size();
+  packed.resize(at + items.size() * sizeof(T) / sizeof(std::int32_t));
+  if (!items.empty()) std::memcpy(packed.data() + at, items.data(), items.size() * sizeof(T));
+}
+
+// Keys per split are at least this many: below it the merge costs more than the parallelism
+// gains.
+constexpr std::int64_t kMinSplitKeys = 128;
+
+}  // namespace
+
+AttentionPlan plan_attention(std::span<const AttentionSequence> sequences, std::int64_t rows, const AttentionShape& s,
+                             const KvCacheShape& cache, int sm_count) {
+  if (s.num_heads % s.num_kv_heads != 0) fail("attention: {} heads are not a multiple of {} KV heads", s.num_heads, s.num_kv_heads);
+  if (s.head_dim % 8 != 0 || s.head_dim > kMaxHeadDim) {
+    fail("the CUDA attention kernel needs head_dim a multiple of 8 and at most {}, got {}", kMaxHeadDim, s.head_dim);
+  }
+  const std::int64_t bs = cache.block_size;
+  const std::int64_t group = s.num_heads / s.num_kv_heads;
+  AttentionPlan plan;
+  plan.rows = rows;
+  std::vector<AttnSequence> seqs;
+  std::vector<std::int32_t> tables, row_slot(static_cast<std::size_t>(rows), -1);
+  std::int64_t max_units = 0;
+  for (const AttentionSequence& seq : sequences) {
+    const std::int64_t end = seq.cache_start + seq.rows;
+    if (seq.cache_start < 0 || end > static_cast<std::int64_t>(seq.block_table.size()) * bs) {
+      fail("KV cache overflow: slots {}..{} exceed the sequence's {} blocks of {} slots", seq.cache_start, end - 1,
+           seq.block_table.size(), bs);
+    }
+    if (seq.row_begin < 0 || seq.row_begin + seq.rows > rows) fail("internal: attention rows outside the batch");
+    for (std::int32_t block : seq.block_table) {
+      if (block < 0 || block >= cache.num_blocks) fail("internal: KV block {} is outside the pool", block);
+    }
+    for (std::int64_t r = 0; r < seq.rows; ++r) {
+      const std::int64_t slot = seq.cache_start + r;
+      row_slot[static_cast<std::size_t>(seq.row_begin + r)] =
+          static_cast<std::int32_t>(seq.block_table[static_cast<std::size_t>(slot / bs)] * bs + slot % bs);
+    }
+    seqs.push_back({static_cast<std::int32_t>(seq.row_begin), static_cast<std::int32_t>(seq.rows),
+                    static_cast<std::int32_t>(seq.cache_start), static_cast<std::int32_t>(tables.size())});
+    tables.insert(tables.end(), seq.block_table.begin(), seq.block_table.end());
+    max_units = std::max(max_units, seq.rows * group);
+  }
+  // The register-tiled kernel always takes 64-unit tiles (4 warps): for a decode row of a few
+  // units, three warps only help stage K/V, which is what bounds that case (a 1-warp CTA of
+  // 16 units measured 63 us a layer at 4096 keys against 38 us for the 4-warp WMMA kernel).
+  plan.m_tile = max_units <= 16 && attention_uses_wmma() ? 16 : 64;
+  const std::int64_t m = plan.m_tile;
+
+  // Tiles first, then splits: enough CTAs for about two waves over the multiprocessors.
+  struct Tile {
+    std::int32_t seq, unit_begin;
+    std::int64_t keys;
+  };
+  std::vector<Tile> tiles;
+  for (std::size_t i = 0; i < seqs.size(); ++i) {
+    const std::int64_t units = static_cast<std::int64_t>(seqs[i].rows) * group;
+    for (std::int64_t u = 0; u < units; u += m) {
+      const std::int64_t last_row = (std::min(units, u + m) - 1) / group;
+      tiles.push_back({static_cast<std::int32_t>(i), static_cast<std::int32_t>(u), seqs[i].cache_start + last_row + 1});
+    }
+  }
+  const std::int64_t base = static_cast<std::int64_t>(tiles.size()) * s.num_kv_heads;
+  const std::int64_t want = std::max<std::int64_t>(1, (2 * sm_count + base - 1) / std::max<std::int64_t>(base, 1));
+  std::vector<AttnWork> work;
+  std::vector<AttnCombine> combine;
+  for (const Tile& t : tiles) {
+    std::int64_t splits = std::min(want, (t.keys + kMinSplitKeys - 1) / kMinSplitKeys);
+    splits = std::max<std::int64_t>(splits, 1);
+    std::int64_t length = (t.keys + splits - 1) / splits;
+    length = (length + kKeyTile - 1) / kKeyTile * kKeyTile;
+    splits = (t.keys + length - 1) / length;
+    for (std::int32_t h = 0; h < s.num_kv_heads; ++h) {
+      if (splits == 1) {
+        work.push_back({t.seq, h, t.unit_begin, 0, static_cast<std::int32_t>(t.keys), -1});
+        continue;
+      }
+      combine.push_back({t.seq, h, t.unit_begin, plan.partial_slots, static_cast<std::int32_t>(splits)});
+      for (std::int64_t k = 0; k < splits; ++k) {
+        work.push_back({t.seq, h, t.unit_begin, static_cast<std::int32_t>(k * length),
+                        static_cast<std::int32_t>(std::min(t.keys, (k + 1) * length)), plan.partial_slots++});
+      }
+    }
+  }
+  plan.work_count = static_cast<int>(work.size());
+  plan.combine_count = static_cast<int>(combine.size());
+  plan.sequences_at = 0;
+  append(plan.packed, seqs);
+  plan.tables_at = static_cast<std::int64_t>(plan.packed.size());
+  append(plan.packed, tables);
+  plan.work_at = static_cast<std::int64_t>(plan.packed.size());
+  append(plan.packed, work);
+  plan.combine_at = static_cast<std::int64_t>(plan.packed.size());
+  append(plan.packed, combine);
+  plan.row_slot_at = static_cast<std::int64_t>(plan.packed.size());
+  append(plan.packed, row_slot);
+  return plan;
+}
+
+}  // namespace wedlm::cuda

@@ -1,0 +1,29 @@
+#pragma once
+// Host-side planning of one attention call: which CTA covers which sequence, KV head, unit tile
+// and key range, where each row's K/V goes, packed into one int32 array that is uploaded once
+// per forward (every layer of a forward uses the same plan).
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "backend/backend.h"
+#include "backend/cuda/attention.h"
+
+namespace wedlm::cuda {
+
+struct AttentionPlan {
+  int m_tile = 64;
+  int partial_slots = 0;  // partial results the split work items write
+  std::int64_t rows = 0;  // rows of the batch (row_slot entries)
+  // One int32 array: sequences | tables | work | combine | row_slot; offsets in int32 units.
+  std::vector<std::int32_t> packed;
+  std::int64_t sequences_at = 0, tables_at = 0, work_at = 0, combine_at = 0, row_slot_at = 0;
+  int work_count = 0, combine_count = 0;
+};
+
+// `rows` is the number of rows of the batch; `sm_count` sizes the key splits so that short
+// batches still fill the GPU.
+AttentionPlan plan_attention(std::span<const AttentionSequence> sequences, std::int64_t rows, const AttentionShape& shape,
+                             const KvCacheShape& cache, int sm_count);
+
+}  // namespace wedlm::cuda

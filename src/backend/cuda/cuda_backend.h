@@ -1,0 +1,26 @@
+#pragma once
+// The CUDA backend: bf16 weights uploaded once (f32/f16 checkpoints converted at upload), bf16
+// activations with fp32 accumulation, paged bf16 KV cache, cuBLASLt GEMMs.
+#include <memory>
+
+#include "backend/backend.h"
+
+namespace wedlm {
+
+// True when the CUDA runtime sees at least one device (tests skip otherwise).
+bool cuda_device_available();
+// Throws when no device is usable.
+std::unique_ptr<Backend> make_cuda_backend();
+
+namespace cuda {
+
+struct CopyBandwidth {
+  double gbps = 0;  // (bytes read + bytes written) per second of a device-to-device copy
+  std::size_t bytes = 0;  // size of each copy
+};
+// Median over `repeats` copies of `bytes` between two device buffers.
+CopyBandwidth measure_copy_bandwidth(std::size_t bytes = std::size_t{1} << 30, int repeats = 20);
+
+}  // namespace cuda
+
+}  // namespace wedlm

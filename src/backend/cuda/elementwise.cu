@@ -1,0 +1,226 @@
+// Row-wise and elementwise kernels: small next to the GEMMs, so they favour plain, obviously
+// correct code (fp32 arithmetic on bf16 storage) over vector tricks.
+#include <cuda_fp16.h>
+
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/kernels.h"
+
+namespace wedlm::cuda {
+
+namespace {
+
+constexpr int kRowThreads = 256;
+
+__device__ float block_sum(float v, float* scratch) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  if (lane == 0) scratch[warp] = v;
+  __syncthreads();
+  float total = 0.0f;
+  for (int w = 0; w < static_cast<int>(blockDim.x / 32); ++w) total += scratch[w];
+  __syncthreads();  // scratch is reused by the next reduction
+  return total;
+}
+
+__global__ void embed_kernel(const bf16* table, const std::int32_t* ids, Mat out) {
+  const std::int64_t r = blockIdx.x;
+  const bf16* src = table + static_cast<std::int64_t>(ids[r]) * out.cols;
+  bf16* dst = out.data + r * out.stride;
+  for (std::int64_t i = threadIdx.x; i < out.cols; i += blockDim.x) dst[i] = src[i];
+}
+
+__global__ void rmsnorm_kernel(Mat x, const float* w, float eps, Mat out) {
+  __shared__ float scratch[32];
+  const std::int64_t r = blockIdx.x;
+  const bf16* in = x.data + r * x.stride;
+  float sum = 0.0f;
+  for (std::int64_t i = threadIdx.x; i < x.cols; i += blockDim.x) {
+    const float v = __bfloat162float(in[i]);
+    sum += v * v;
+  }
+  const float scale = rsqrtf(block_sum(sum, scratch) / static_cast<float>(x.cols) + eps);
+  bf16* o = out.data + r * out.stride;
+  for (std::int64_t i = threadIdx.x; i < x.cols; i += blockDim.x) {
+    o[i] = __float2bfloat16(__bfloat162float(in[i]) * scale * w[i]);
+  }
+}
+
+__global__ void add_rmsnorm_kernel(Mat residual, Mat delta, const float* w, float eps, Mat out) {
+  __shared__ float scratch[32];
+  const std::int64_t r = blockIdx.x;
+  bf16* res = residual.data + r * residual.stride;
+  const bf16* d = delta.data + r * delta.stride;
+  float sum = 0.0f;
+  for (std::int64_t i = threadIdx.x; i < residual.cols; i += blockDim.x) {
+    const bf16 v = __float2bfloat16(__bfloat162float(res[i]) + __bfloat162float(d[i]));
+    res[i] = v;  // each thread re-reads only its own elements below
+    const float f = __bfloat162float(v);
+    sum += f * f;
+  }
+  const float scale = rsqrtf(block_sum(sum, scratch) / static_cast<float>(residual.cols) + eps);
+  bf16* o = out.data + r * out.stride;
+  for (std::int64_t i = threadIdx.x; i < residual.cols; i += blockDim.x) {
+    o[i] = __float2bfloat16(__bfloat162float(res[i]) * scale * w[i]);
+  }
+}
+
+__global__ void add_kernel(Mat residual, Mat delta) {
+  const std::int64_t r = blockIdx.x;
+  bf16* res = residual.data + r * residual.stride;
+  const bf16* d = delta.data + r * delta.stride;
+  for (std::int64_t i = threadIdx.x; i < residual.cols; i += blockDim.x) {
+    res[i] = __float2bfloat16(__bfloat162float(res[i]) + __bfloat162float(d[i]));
+  }
+}
+
+__global__ void silu_mul_kernel(Mat gate_up, Mat out) {
+  const std::int64_t r = blockIdx.y;
+  const bf16* g = gate_up.data + r * gate_up.stride;
+  const bf16* u = g + out.cols;
+  bf16* o = out.data + r * out.stride;
+  for (std::int64_t i = blockIdx.x * blockDim.x + threadIdx.x; i < out.cols; i += gridDim.x * blockDim.x) {
+    const float gv = __bfloat162float(g[i]);
+    o[i] = __float2bfloat16(gv / (1.0f + expf(-gv)) * __bfloat162float(u[i]));
+  }
+}
+
+__global__ void gather_rows_kernel(Mat x, const std::int32_t* rows, Mat out) {
+  const std::int64_t i = blockIdx.x;
+  const bf16* src = x.data + static_cast<std::int64_t>(rows[i]) * x.stride;
+  bf16* dst = out.data + i * out.stride;
+  for (std::int64_t c = threadIdx.x; c < out.cols; c += blockDim.x) dst[c] = src[c];
+}
+
+__global__ void to_float_kernel(Mat x, float* out) {
+  const std::int64_t r = blockIdx.y;
+  for (std::int64_t c = blockIdx.x * blockDim.x + threadIdx.x; c < x.cols; c += gridDim.x * blockDim.x) {
+    out[r * x.cols + c] = __bfloat162float(x.data[r * x.stride + c]);
+  }
+}
+
+__global__ void f32_to_bf16_kernel(const float* in, std::int64_t n, bf16* out) {
+  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+    out[i] = __float2bfloat16_rn(in[i]);
+  }
+}
+
+__global__ void f16_to_bf16_kernel(const std::uint16_t* in, std::int64_t n, bf16* out) {
+  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+    __half h;
+    *reinterpret_cast<std::uint16_t*>(&h) = in[i];
+    out[i] = __float2bfloat16_rn(__half2float(h));
+  }
+}
+
+// One warp per head of one row: q heads then k heads. Lane l handles rotation pairs (i, i + half)
+// for i = l, l + 32, ...; the RMS statistic is a warp reduction over the whole head.
+__global__ void qk_norm_rope_kernel(QkNormRopeArgs a) {
+  const int heads = a.num_heads + a.num_kv_heads;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int h = blockIdx.y * (blockDim.x / 32) + warp;
+  if (h >= heads) return;
+  const std::int64_t r = blockIdx.x;
+  bf16* x = a.qkv.data + r * a.qkv.stride + static_cast<std::int64_t>(h) * a.head_dim;
+  const int half = a.head_dim / 2;
+  const float* gain = h < a.num_heads ? a.q_norm : a.k_norm;
+  float scale = 1.0f;
+  if (gain != nullptr) {
+    float sum = 0.0f;
+    for (int i = lane; i < a.head_dim; i += 32) {
+      const float v = __bfloat162float(x[i]);
+      sum += v * v;
+    }
+    for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+    scale = rsqrtf(sum / static_cast<float>(a.head_dim) + a.eps);
+  }
+  const float position = static_cast<float>(a.positions[r]);
+  for (int i = lane; i < half; i += 32) {
+    float x1 = __bfloat162float(x[i]), x2 = __bfloat162float(x[i + half]);
+    if (gain != nullptr) {
+      // Rounded to bf16 after the norm, as the reference model stores the normed head.
+      x1 = __bfloat162float(__float2bfloat16(x1 * scale * gain[i]));
+      x2 = __bfloat162float(__float2bfloat16(x2 * scale * gain[i + half]));
+    }
+    const float angle = position * a.inv_freq[i];
+    float s, c;
+    sincosf(angle, &s, &c);
+    x[i] = __float2bfloat16(x1 * c - x2 * s);
+    x[i + half] = __float2bfloat16(x2 * c + x1 * s);
+  }
+}
+
+unsigned blocks_for(std::int64_t n, int threads) {
+  const std::int64_t b = (n + threads - 1) / threads;
+  return static_cast<unsigned>(b < 65535 ? (b > 0 ? b : 1) : 65535);
+}
+
+}  // namespace
+
+void launch_embed(const bf16* table, const std::int32_t* ids, Mat out, cudaStream_t stream) {
+  if (out.rows == 0) return;
+  embed_kernel<<<static_cast<unsigned>(out.rows), kRowThreads, 0, stream>>>(table, ids, out);
+  WEDLM_CUDA_CHECK_LAUNCH("embed_kernel");
+}
+
+void launch_rmsnorm(Mat x, const float* w, float eps, Mat out, cudaStream_t stream) {
+  if (x.rows == 0) return;
+  rmsnorm_kernel<<<static_cast<unsigned>(x.rows), kRowThreads, 0, stream>>>(x, w, eps, out);
+  WEDLM_CUDA_CHECK_LAUNCH("rmsnorm_kernel");
+}
+
+void launch_add_rmsnorm(Mat residual, Mat delta, const float* w, float eps, Mat out, cudaStream_t stream) {
+  if (residual.rows == 0) return;
+  add_rmsnorm_kernel<<<static_cast<unsigned>(residual.rows), kRowThreads, 0, stream>>>(residual, delta, w, eps, out);
+  WEDLM_CUDA_CHECK_LAUNCH("add_rmsnorm_kernel");
+}
+
+void launch_add(Mat residual, Mat delta, cudaStream_t stream) {
+  if (residual.rows == 0) return;
+  add_kernel<<<static_cast<unsigned>(residual.rows), kRowThreads, 0, stream>>>(residual, delta);
+  WEDLM_CUDA_CHECK_LAUNCH("add_kernel");
+}
+
+void launch_silu_mul(Mat gate_up, Mat out, cudaStream_t stream) {
+  if (out.rows == 0) return;
+  const dim3 grid(blocks_for(out.cols, kRowThreads), static_cast<unsigned>(out.rows));
+  silu_mul_kernel<<<grid, kRowThreads, 0, stream>>>(gate_up, out);
+  WEDLM_CUDA_CHECK_LAUNCH("silu_mul_kernel");
+}
+
+void launch_gather_rows(Mat x, const std::int32_t* rows, Mat out, cudaStream_t stream) {
+  if (out.rows == 0) return;
+  gather_rows_kernel<<<static_cast<unsigned>(out.rows), kRowThreads, 0, stream>>>(x, rows, out);
+  WEDLM_CUDA_CHECK_LAUNCH("gather_rows_kernel");
+}
+
+void launch_to_float(Mat x, float* out, cudaStream_t stream) {
+  if (x.rows == 0) return;
+  const dim3 grid(blocks_for(x.cols, kRowThreads), static_cast<unsigned>(x.rows));
+  to_float_kernel<<<grid, kRowThreads, 0, stream>>>(x, out);
+  WEDLM_CUDA_CHECK_LAUNCH("to_float_kernel");
+}
+
+void launch_f32_to_bf16(const float* in, std::int64_t n, bf16* out, cudaStream_t stream) {
+  if (n == 0) return;
+  f32_to_bf16_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(in, n, out);
+  WEDLM_CUDA_CHECK_LAUNCH("f32_to_bf16_kernel");
+}
+
+void launch_f16_to_bf16(const std::uint16_t* in, std::int64_t n, bf16* out, cudaStream_t stream) {
+  if (n == 0) return;
+  f16_to_bf16_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(in, n, out);
+  WEDLM_CUDA_CHECK_LAUNCH("f16_to_bf16_kernel");
+}
+
+void launch_qk_norm_rope(const QkNormRopeArgs& a, cudaStream_t stream) {
+  if (a.qkv.rows == 0) return;
+  constexpr int kWarps = 8;
+  const int heads = a.num_heads + a.num_kv_heads;
+  const dim3 grid(static_cast<unsigned>(a.qkv.rows), static_cast<unsigned>((heads + kWarps - 1) / kWarps));
+  qk_norm_rope_kernel<<<grid, kWarps * 32, 0, stream>>>(a);
+  WEDLM_CUDA_CHECK_LAUNCH("qk_norm_rope_kernel");
+}
+
+}  // namespace wedlm::cuda

@@ -1,0 +1,113 @@
+#include "backend/cuda/gemm.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "backend/cuda/cuda_check.h"
+#include "util/error.h"
+
+namespace wedlm::cuda {
+
+namespace {
+
+constexpr std::size_t kWorkspaceBytes = std::size_t{32} << 20;
+constexpr int kCandidates = 8;
+constexpr int kTimedRuns = 3;
+
+}  // namespace
+
+Gemm::Gemm(cudaStream_t stream) : stream_(stream) {
+  WEDLM_CUBLAS_CHECK(cublasLtCreate(&handle_));
+  WEDLM_CUDA_CHECK(cudaMalloc(&workspace_, kWorkspaceBytes));
+  workspace_bytes_ = kWorkspaceBytes;
+}
+
+Gemm::~Gemm() {
+  for (auto& [key, p] : plans_) {
+    cublasLtMatrixLayoutDestroy(p.a);
+    cublasLtMatrixLayoutDestroy(p.b);
+    cublasLtMatrixLayoutDestroy(p.c);
+    cublasLtMatmulDescDestroy(p.desc);
+  }
+  cudaFree(workspace_);
+  cublasLtDestroy(handle_);
+}
+
+// Column-major view of the row-major problem: D (n x rows, ld ldout) = op(A) B with A = W stored
+// k x n (ld k) and transposed, B = x stored k x rows (ld ldx).
+Gemm::Plan& Gemm::plan_for(const GemmArgs& g) {
+  const Key key{g.rows, g.n, g.k, g.ldx, g.ldout, g.bias != nullptr};
+  auto found = plans_.find(key);
+  if (found != plans_.end()) return found->second;
+  Plan p;
+  WEDLM_CUBLAS_CHECK(cublasLtMatmulDescCreate(&p.desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+  const cublasOperation_t trans = CUBLAS_OP_T, none = CUBLAS_OP_N;
+  WEDLM_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSA, &trans, sizeof trans));
+  WEDLM_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSB, &none, sizeof none));
+  if (g.bias != nullptr) {
+    const cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_BIAS;
+    WEDLM_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof epilogue));
+    WEDLM_CUBLAS_CHECK(
+        cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &g.bias, sizeof g.bias));
+  }
+  WEDLM_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.a, CUDA_R_16BF, static_cast<std::uint64_t>(g.k),
+                                                static_cast<std::uint64_t>(g.n), g.k));
+  WEDLM_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.b, CUDA_R_16BF, static_cast<std::uint64_t>(g.k),
+                                                static_cast<std::uint64_t>(g.rows), g.ldx));
+  WEDLM_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.c, CUDA_R_16BF, static_cast<std::uint64_t>(g.n),
+                                                static_cast<std::uint64_t>(g.rows), g.ldout));
+  cublasLtMatmulPreference_t pref = nullptr;
+  WEDLM_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
+  WEDLM_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+                                                          &workspace_bytes_, sizeof workspace_bytes_));
+  cublasLtMatmulHeuristicResult_t results[kCandidates] = {};
+  int count = 0;
+  const cublasStatus_t status =
+      cublasLtMatmulAlgoGetHeuristic(handle_, p.desc, p.a, p.b, p.c, p.c, pref, kCandidates, results, &count);
+  cublasLtMatmulPreferenceDestroy(pref);
+  if (status != CUBLAS_STATUS_SUCCESS || count == 0) {
+    fail("cuBLASLt has no algorithm for a bf16 GEMM of {} rows x {} outputs x {} inputs (status {})", g.rows, g.n, g.k,
+         static_cast<int>(status));
+  }
+  p.algo = results[0].algo;
+  if (tuning_ && count > 1) {
+    // Time every candidate on the real operands (the output is rewritten by the caller's run).
+    cudaEvent_t start, stop;
+    WEDLM_CUDA_CHECK(cudaEventCreate(&start));
+    WEDLM_CUDA_CHECK(cudaEventCreate(&stop));
+    float best = 1e30f;
+    for (int i = 0; i < count; ++i) {
+      launch(p, g, results[i].algo);  // warm-up
+      WEDLM_CUDA_CHECK(cudaEventRecord(start, stream_));
+      for (int r = 0; r < kTimedRuns; ++r) launch(p, g, results[i].algo);
+      WEDLM_CUDA_CHECK(cudaEventRecord(stop, stream_));
+      WEDLM_CUDA_CHECK(cudaEventSynchronize(stop));
+      float ms = 0;
+      WEDLM_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+      if (ms < best) {
+        best = ms;
+        p.algo = results[i].algo;
+      }
+    }
+    cudaEventDestroy(start);
+    cudaEventDestroy(stop);
+  }
+  return plans_.emplace(key, p).first->second;
+}
+
+void Gemm::launch(const Plan& p, const GemmArgs& g, const cublasLtMatmulAlgo_t& algo) {
+  if (g.bias != nullptr) {
+    WEDLM_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &g.bias, sizeof g.bias));
+  }
+  const float one = 1.0f, zero = 0.0f;
+  WEDLM_CUBLAS_CHECK(cublasLtMatmul(handle_, p.desc, &one, g.w, p.a, g.x, p.b, &zero, g.out, p.c, g.out, p.c, &algo,
+                                    workspace_, workspace_bytes_, stream_));
+}
+
+void Gemm::run(const GemmArgs& g) {
+  if (g.rows == 0) return;
+  const Plan& p = plan_for(g);
+  launch(p, g, p.algo);
+}
+
+}  // namespace wedlm::cuda

@@ -1,0 +1,60 @@
+#pragma once
+// out = x W^T (+ bias) through cuBLASLt, bf16 operands and output with fp32 accumulation. Each
+// distinct shape is planned once: the heuristic's candidates are timed on the real operands and
+// the fastest kept, which matters most for the skinny (1..64 row) GEMMs of decoding, where the
+// heuristic's first pick is often not the one that streams the weights fastest.
+#include <cublasLt.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <map>
+#include <tuple>
+
+#include "backend/cuda/kernels.h"
+
+namespace wedlm::cuda {
+
+struct GemmArgs {
+  const bf16* x = nullptr;  // [rows][k], row stride ldx
+  std::int64_t ldx = 0;
+  const bf16* w = nullptr;  // [n][k], contiguous
+  const bf16* bias = nullptr;  // [n] or null
+  bf16* out = nullptr;  // [rows][n], row stride ldout
+  std::int64_t ldout = 0;
+  std::int64_t rows = 0, n = 0, k = 0;
+};
+
+class Gemm {
+ public:
+  explicit Gemm(cudaStream_t stream);
+  ~Gemm();
+  Gemm(const Gemm&) = delete;
+  Gemm& operator=(const Gemm&) = delete;
+
+  void run(const GemmArgs& args);
+  // Plans (and, when tuning, times) the shape of `args` now, so that a later run only launches.
+  void prepare(const GemmArgs& args) {
+    if (args.rows > 0) plan_for(args);
+  }
+  // Plans may time candidates; turn that off (e.g. while a CUDA graph is being captured).
+  void set_tuning(bool on) { tuning_ = on; }
+
+ private:
+  using Key = std::tuple<std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t, bool>;
+  struct Plan {
+    cublasLtMatmulDesc_t desc = nullptr;
+    cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
+    cublasLtMatmulAlgo_t algo{};
+  };
+  Plan& plan_for(const GemmArgs& args);
+  void launch(const Plan& plan, const GemmArgs& args, const cublasLtMatmulAlgo_t& algo);
+
+  cudaStream_t stream_;
+  cublasLtHandle_t handle_ = nullptr;
+  void* workspace_ = nullptr;
+  std::size_t workspace_bytes_ = 0;
+  bool tuning_ = true;
+  std::map<Key, Plan> plans_;
+};
+
+}  // namespace wedlm::cuda

@@ -1,0 +1,185 @@
+// Each CUDA op against the CPU backend on identical bf16-exact random inputs. The CPU backend is
+// fp32 throughout; the CUDA one rounds its outputs (and attention's probabilities) to bf16, whose
+// unit roundoff is 2^-9 ~ 2e-3, so relative L2 errors land near 1e-3..5e-3; the bounds below
+// leave about 2x room over that and fail on any indexing or masking mistake (errors ~ 1).
+#include <numeric>
+
+#include "backend/cpu/cpu_backend.h"
+#include "cuda_test_support.h"
+
+namespace wedlm {
+namespace {
+
+using test::compare;
+using test::Errors;
+
+std::vector<float> download(Backend& b, DeviceMatrix m) {
+  std::vector<float> out(static_cast<std::size_t>(m.rows * m.cols));
+  b.download(m, out.data());
+  return out;
+}
+
+TEST(CudaOps, LinearMatchesCpuForSkinnyAndLargeShapes) {
+  WEDLM_REQUIRE_CUDA_DEVICE();
+  auto cpu = make_cpu_backend();
+  auto gpu = make_cuda_backend();
+  const std::int64_t k = 1024, n1 = 768, n2 = 256;
+  auto w1 = test::random_bf16(static_cast<std::size_t>(n1 * k), 1, 0.03f);
+  auto w2 = test::random_bf16(static_cast<std::size_t>(n2 * k), 2, 0.03f);
+  auto b1 = test::random_bf16(static_cast<std::size_t>(n1), 3), b2 = test::random_bf16(static_cast<std::size_t>(n2), 4);
+  TensorInfo tw1 = test::bf16_tensor("w1", w1, n1, k), tw2 = test::bf16_tensor("w2", w2, n2, k);
+  TensorInfo tb1 = test::bf16_tensor("b1", b1, n1, 1), tb2 = test::bf16_tensor("b2", b2, n2, 1);
+  tb1.shape = {n1};
+  tb2.shape = {n2};
+  const TensorInfo* parts[] = {&tw1, &tw2};
+  const TensorInfo* biases[] = {&tb1, &tb2};
+  for (bool with_bias : {false, true}) {
+    for (std::int64_t rows : {1, 3, 16, 33, 64, 300}) {
+      SCOPED_TRACE(testing::Message() << rows << " rows, bias " << with_bias);
+      auto x = test::random_bf16(static_cast<std::size_t>(rows * k), static_cast<std::uint32_t>(rows));
+      TensorInfo tx = test::bf16_tensor("x", x, rows, k);
+      std::vector<float> results[2];
+      int i = 0;
+      for (Backend* b : {cpu.get(), gpu.get()}) {
+        auto w = b->make_linear(parts, with_bias ? std::span<const TensorInfo* const>(biases)
+                                                 : std::span<const TensorInfo* const>());
+        auto in = test::upload_rows(*b, tx, rows, k);
+        auto out = b->alloc(rows, n1 + n2);
+        b->linear(in.matrix, *w, out->view(rows, n1 + n2));
+        results[i++] = download(*b, out->view(rows, n1 + n2));
+      }
+      Errors e = compare(results[1], results[0]);
+      EXPECT_LT(e.rel_l2, 5e-3);
+    }
+  }
+}
+
+TEST(CudaOps, NormsActivationAndRopeMatchCpu) {
+  WEDLM_REQUIRE_CUDA_DEVICE();
+  auto cpu = make_cpu_backend();
+  auto gpu = make_cuda_backend();
+  const std::int64_t rows = 37, hidden = 512, heads = 8, kv_heads = 2, d = 64;
+  const std::int64_t qkv_cols = (heads + 2 * kv_heads) * d;
+  auto x = test::random_bf16(static_cast<std::size_t>(rows * hidden), 11, 2.0f);
+  auto delta = test::random_bf16(static_cast<std::size_t>(rows * hidden), 12, 0.5f);
+  auto gain = test::random_bf16(static_cast<std::size_t>(hidden), 13);
+  auto qkv = test::random_bf16(static_cast<std::size_t>(rows * qkv_cols), 14, 3.0f);
+  auto qn = test::random_bf16(static_cast<std::size_t>(d), 15), kn = test::random_bf16(static_cast<std::size_t>(d), 16);
+  TensorInfo tx = test::bf16_tensor("x", x, rows, hidden), td = test::bf16_tensor("d", delta, rows, hidden);
+  TensorInfo tg = test::bf16_tensor("g", gain, hidden, 1), tqkv = test::bf16_tensor("qkv", qkv, rows, qkv_cols);
+  TensorInfo tqn = test::bf16_tensor("qn", qn, d, 1), tkn = test::bf16_tensor("kn", kn, d, 1);
+  tg.shape = {hidden};
+  tqn.shape = {d};
+  tkn.shape = {d};
+  std::vector<std::int32_t> positions(static_cast<std::size_t>(rows));
+  for (std::size_t i = 0; i < positions.size(); ++i) positions[i] = static_cast<std::int32_t>(i * 997 % 40000);
+  const AttentionShape shape{heads, kv_heads, d};
+  std::vector<std::vector<float>> results[2];
+  int i = 0;
+  for (Backend* b : {cpu.get(), gpu.get()}) {
+    auto g = b->make_vector(tg);
+    auto qnorm = b->make_vector(tqn), knorm = b->make_vector(tkn);
+    auto in = test::upload_rows(*b, tx, rows, hidden), dl = test::upload_rows(*b, td, rows, hidden);
+    auto out = b->alloc(rows, hidden);
+    auto& r = results[i++];
+    b->rmsnorm(in.matrix, *g, 1e-6f, out->view(rows, hidden));
+    r.push_back(download(*b, out->view(rows, hidden)));
+    b->add_rmsnorm(in.matrix, dl.matrix, *g, 1e-6f, out->view(rows, hidden));
+    r.push_back(download(*b, out->view(rows, hidden)));
+    r.push_back(download(*b, in.matrix));  // the updated residual
+    b->add(in.matrix, dl.matrix);
+    r.push_back(download(*b, in.matrix));
+    auto half = b->alloc(rows, hidden / 2);
+    b->silu_mul(in.matrix, half->view(rows, hidden / 2));
+    r.push_back(download(*b, half->view(rows, hidden / 2)));
+    const std::int32_t pick[] = {5, 0, 36, 5};
+    auto picked = b->alloc(4, hidden);
+    b->gather_rows(in.matrix, pick, picked->view(4, hidden));
+    r.push_back(download(*b, picked->view(4, hidden)));
+    auto q = test::upload_rows(*b, tqkv, rows, qkv_cols);
+    b->qk_norm_rope(q.matrix, shape, qnorm.get(), knorm.get(), 1e-6f, positions, 1e6);
+    r.push_back(download(*b, q.matrix));
+    auto q2 = test::upload_rows(*b, tqkv, rows, qkv_cols);
+    b->qk_norm_rope(q2.matrix, shape, nullptr, nullptr, 1e-6f, positions, 1e4);
+    r.push_back(download(*b, q2.matrix));
+  }
+  const char* names[] = {"rmsnorm", "add_rmsnorm", "residual", "add", "silu_mul", "gather_rows", "qk_norm_rope", "rope"};
+  for (std::size_t k = 0; k < results[0].size(); ++k) {
+    Errors e = compare(results[1][k], results[0][k]);
+    // rope at positions up to 40000: fp32 angles agree, but cos/sin of large arguments differ in
+    // the last ulps between libm and CUDA, and the inputs went through bf16 norm rounding.
+    EXPECT_LT(e.rel_l2, 8e-3) << names[k];
+  }
+}
+
+// Attention over a paged pool: a long history written by a prefill-like call, then decode-like
+// steps of several sequences in one call, including splits along the keys.
+struct AttentionCase {
+  std::int64_t heads, kv_heads, d, history, step_rows, sequences;
+};
+
+class CudaAttention : public ::testing::TestWithParam<AttentionCase> {};
+
+TEST_P(CudaAttention, MatchesCpu) {
+  WEDLM_REQUIRE_CUDA_DEVICE();
+  const AttentionCase c = GetParam();
+  auto cpu = make_cpu_backend();
+  auto gpu = make_cuda_backend();
+  const std::int64_t block = 16, qkv_cols = (c.heads + 2 * c.kv_heads) * c.d;
+  const std::int64_t per_seq_blocks = (c.history + c.step_rows + block - 1) / block;
+  const std::int64_t pool = per_seq_blocks * c.sequences + 3;
+  // Scattered block tables: sequence s takes every sequences-th block of a shuffled pool.
+  std::vector<std::int32_t> order(static_cast<std::size_t>(pool));
+  std::iota(order.begin(), order.end(), 0);
+  std::shuffle(order.begin(), order.end(), std::mt19937(5));
+  std::vector<std::vector<std::int32_t>> tables(static_cast<std::size_t>(c.sequences));
+  for (std::int64_t b = 0; b < per_seq_blocks * c.sequences; ++b) {
+    tables[static_cast<std::size_t>(b % c.sequences)].push_back(order[static_cast<std::size_t>(b)]);
+  }
+  const std::int64_t hist_rows = c.history * c.sequences, step_rows = c.step_rows * c.sequences;
+  auto hist = test::random_bf16(static_cast<std::size_t>(hist_rows * qkv_cols), 21);
+  auto step = test::random_bf16(static_cast<std::size_t>(step_rows * qkv_cols), 22);
+  TensorInfo th = test::bf16_tensor("h", hist, hist_rows, qkv_cols), ts = test::bf16_tensor("s", step, step_rows, qkv_cols);
+  std::vector<AttentionSequence> hist_seqs, step_seqs;
+  for (std::int64_t s = 0; s < c.sequences; ++s) {
+    hist_seqs.push_back({s * c.history, c.history, 0, tables[static_cast<std::size_t>(s)]});
+    // Sequences step from different lengths: the later ones rewind a few slots (WeDLM overwrites).
+    const std::int64_t start = c.history - std::min<std::int64_t>(s * 3, c.history - 1);
+    step_seqs.push_back({s * c.step_rows, c.step_rows, start, tables[static_cast<std::size_t>(s)]});
+  }
+  const AttentionShape shape{c.heads, c.kv_heads, c.d};
+  std::vector<float> results[2][2];
+  int i = 0;
+  for (Backend* b : {cpu.get(), gpu.get()}) {
+    auto cache = b->make_kv_cache({2, c.kv_heads, c.d, block, pool});
+    auto h = test::upload_rows(*b, th, hist_rows, qkv_cols);
+    auto hout = b->alloc(hist_rows, c.heads * c.d);
+    b->attention(h.matrix, shape, *cache, 1, hist_seqs, hout->view(hist_rows, c.heads * c.d));
+    results[i][0] = download(*b, hout->view(hist_rows, c.heads * c.d));
+    auto st = test::upload_rows(*b, ts, step_rows, qkv_cols);
+    auto sout = b->alloc(step_rows, c.heads * c.d);
+    b->attention(st.matrix, shape, *cache, 1, step_seqs, sout->view(step_rows, c.heads * c.d));
+    results[i][1] = download(*b, sout->view(step_rows, c.heads * c.d));
+    ++i;
+  }
+  for (int k = 0; k < 2; ++k) {
+    Errors e = compare(results[1][k], results[0][k]);
+    EXPECT_LT(e.rel_l2, 1e-2) << (k == 0 ? "history" : "step");
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, CudaAttention,
+    ::testing::Values(AttentionCase{8, 2, 128, 2048, 1, 1},    // one decode row, key splits, 16-unit tiles
+                      AttentionCase{8, 2, 128, 2048, 32, 1},   // a WeDLM window, 64-unit tiles, splits
+                      AttentionCase{28, 4, 128, 300, 20, 3},   // Qwen2.5 group of 7, three sequences
+                      AttentionCase{4, 4, 24, 100, 9, 2},      // MHA, head_dim 24 (padded to 32)
+                      AttentionCase{4, 2, 64, 130, 130, 1}),   // prefill-like step
+    [](const auto& info) {
+      const AttentionCase& c = info.param;
+      return "h" + std::to_string(c.heads) + "kv" + std::to_string(c.kv_heads) + "d" + std::to_string(c.d) + "ctx" +
+             std::to_string(c.history) + "rows" + std::to_string(c.step_rows) + "seq" + std::to_string(c.sequences);
+    });
+
+}  // namespace
+}  // namespace wedlm
