@@ -17,7 +17,7 @@ namespace wedlm {
 enum class DecodeMode { wedlm, ar };
 
 struct EngineOptions {
-  std::string model;           // model directory or Hugging Face id
+  std::string model;           // model directory, Hugging Face id, or synthetic:8b|7b|tiny (random weights)
   std::string device = "cpu";  // cpu | cuda
   std::int64_t context = 4096; // KV cache slots per sequence (prompt + output); capped by the model
   bool show_progress = false;  // loading progress and time on stderr

@@ -100,6 +100,10 @@ class Backend {
   virtual void gather_rows(DeviceMatrix x, std::span<const std::int32_t> rows, DeviceMatrix out) = 0;
   // Copies a matrix to the host as fp32, row-major, `cols` per row.
   virtual void download(DeviceMatrix x, float* host) = 0;
+  // Per row of `logits`: the entropy of its softmax (natural log, no temperature) and its argmax
+  // (the lowest index among equal maxima), written to host arrays of `logits.rows` entries. What
+  // a decoder reads of a vocab-sized row, without copying the row.
+  virtual void summarize_logits(DeviceMatrix logits, float* entropy, std::int32_t* argmax) = 0;
 };
 
 enum class DeviceKind { Cpu, Cuda };

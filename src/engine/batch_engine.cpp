@@ -141,7 +141,9 @@ bool BatchEngine::Impl::prefill(Request& r) {
   std::iota(positions.begin(), positions.end(), static_cast<std::int32_t>(r.kv_valid));
   std::vector<std::int32_t> logit_rows;
   if (r.seq.needs_prefill_logits()) logit_rows.push_back(static_cast<std::int32_t>(ids.size() - 1));
-  std::vector<float> logits = model.transformer->forward(*pool, {ids, positions, r.kv_valid, logit_rows, r.blocks});
+  ForwardRequest request{ids, positions, r.kv_valid, logit_rows, r.blocks};
+  request.full_logits = r.seq.wants_full_logits();
+  ForwardOutput out = model.transformer->forward_rows(*pool, std::span<const ForwardRequest>(&request, 1));
   {
     std::lock_guard lock(mutex);
     stats.prefill_tokens_computed += static_cast<std::int64_t>(ids.size());
@@ -151,7 +153,7 @@ bool BatchEngine::Impl::prefill(Request& r) {
   r.result.prefill_ms += clock.millis();
   offer_to_prefix_cache(r);
   if (!logit_rows.empty()) {
-    StepResult first = r.seq.accept_prefill_logits(logits.data());
+    StepResult first = r.seq.accept_prefill_logits(logit_rows_of(out, 0, 1, model.info.vocab_size)[0]);
     r.kv_valid = r.seq.kv_length();
     deliver(r, first);
   }
@@ -217,17 +219,19 @@ void BatchEngine::Impl::step() {
     r->seq.plan(r->rows);
     if (!r->rows.ids.empty()) {
       batch.push_back({r->rows.ids, r->rows.positions, r->rows.cache_start, r->rows.logit_rows, r->blocks});
+      batch.back().full_logits = r->seq.wants_full_logits();
     }
   }
-  std::vector<float> logits = batch.empty() ? std::vector<float>{} : model.transformer->forward_batch(*pool, batch);
+  ForwardOutput out = batch.empty() ? ForwardOutput{} : model.transformer->forward_rows(*pool, batch);
   const std::int64_t vocab = model.info.vocab_size;
   std::size_t offset = 0;
   std::vector<std::unique_ptr<Request>> still_running;
   for (auto& r : running) {
-    const float* row_logits = logits.data() + offset * static_cast<std::size_t>(vocab);
-    offset += r->rows.logit_rows.size();
+    const std::size_t count = r->rows.ids.empty() ? 0 : r->rows.logit_rows.size();
+    std::vector<LogitRow> rows = logit_rows_of(out, offset, count, vocab);
+    offset += count;
     ++r->result.forwards;
-    StepResult step = r->seq.apply(row_logits);
+    StepResult step = r->seq.apply(rows);
     r->kv_valid = r->seq.kv_length();
     offer_to_prefix_cache(*r);
     deliver(*r, step);

@@ -38,21 +38,27 @@ GenerateResult Engine::generate(const GenerateRequest& req, const TokenCallback&
   std::iota(positions.begin(), positions.end(), 0);
   std::vector<std::int32_t> last_row;
   if (seq.needs_prefill_logits()) last_row.push_back(static_cast<std::int32_t>(req.prompt.size() - 1));
-  std::vector<float> logits = transformer.forward(*impl_->cache, {req.prompt, positions, 0, last_row});
+  const std::int64_t vocab = impl_->model.info.vocab_size;
+  ForwardRequest prefill{req.prompt, positions, 0, last_row};
+  prefill.full_logits = seq.wants_full_logits();
+  ForwardOutput out = transformer.forward_rows(*impl_->cache, std::span<const ForwardRequest>(&prefill, 1));
   result.prefill_ms = prefill_clock.millis();
 
   Stopwatch decode_clock;
   bool stopped_by_caller = false;
-  if (!last_row.empty()) stopped_by_caller = !deliver(seq.accept_prefill_logits(logits.data()));
+  if (!last_row.empty()) stopped_by_caller = !deliver(seq.accept_prefill_logits(logit_rows_of(out, 0, 1, vocab)[0]));
   StepRows rows;
   while (!seq.finished() && !stopped_by_caller) {
     seq.plan(rows);
-    logits.clear();
+    std::vector<LogitRow> logit_rows;
     if (!rows.ids.empty()) {
-      logits = transformer.forward(*impl_->cache, {rows.ids, rows.positions, rows.cache_start, rows.logit_rows});
+      ForwardRequest step{rows.ids, rows.positions, rows.cache_start, rows.logit_rows};
+      step.full_logits = seq.wants_full_logits();
+      out = transformer.forward_rows(*impl_->cache, std::span<const ForwardRequest>(&step, 1));
+      logit_rows = logit_rows_of(out, 0, rows.logit_rows.size(), vocab);
     }
     ++result.forwards;
-    stopped_by_caller = !deliver(seq.apply(logits.data()));
+    stopped_by_caller = !deliver(seq.apply(logit_rows));
   }
   result.decode_ms = decode_clock.millis();
   result.output.assign(seq.output().begin(), seq.output().end());

@@ -1,5 +1,7 @@
 #include "engine/sequence_decoder.h"
 
+#include <stdexcept>
+
 #include "util/error.h"
 
 namespace wedlm {
@@ -68,9 +70,24 @@ StepResult SequenceDecoder::record(StepResult step) {
   return step;
 }
 
-StepResult SequenceDecoder::accept_prefill_logits(const float* logits) {
-  return record(ar_->accept(sampler_.sample(logits, static_cast<std::size_t>(vocab_))));
+std::vector<LogitRow> logit_rows_of(const ForwardOutput& output, std::size_t first, std::size_t count,
+                                    std::int64_t vocab) {
+  std::vector<LogitRow> rows;
+  for (std::size_t i = first; i < first + count; ++i) {
+    const std::int64_t full = output.full_row[i];
+    rows.push_back({output.entropy[i], output.argmax[i], full >= 0 ? output.logits.data() + full * vocab : nullptr});
+  }
+  return rows;
 }
+
+std::int32_t SequenceDecoder::choose(const LogitRow& row) {
+  // Greedy needs only the argmax, which the forward computed where the logits live.
+  if (!wants_full_logits()) return row.argmax;
+  if (row.logits == nullptr) throw std::logic_error("SequenceDecoder: a sampled row came without its logits");
+  return sampler_.sample(row.logits, static_cast<std::size_t>(vocab_));
+}
+
+StepResult SequenceDecoder::accept_prefill_logits(const LogitRow& row) { return record(ar_->accept(choose(row))); }
 
 void SequenceDecoder::plan(StepRows& rows) {
   rows.ids.clear();
@@ -96,14 +113,13 @@ void SequenceDecoder::plan(StepRows& rows) {
   planned_logit_rows_ = rows.logit_rows.size();
 }
 
-StepResult SequenceDecoder::apply(const float* logits) {
-  if (ar_) return record(ar_->accept(sampler_.sample(logits, static_cast<std::size_t>(vocab_))));
-  mask_results_.clear();
-  for (std::size_t j = 0; j < planned_logit_rows_; ++j) {
-    const float* row = logits + static_cast<std::int64_t>(j) * vocab_;
-    mask_results_.push_back({entropy_of_logits(row, static_cast<std::size_t>(vocab_)),
-                             sampler_.sample(row, static_cast<std::size_t>(vocab_))});
+StepResult SequenceDecoder::apply(std::span<const LogitRow> rows) {
+  if (rows.size() != planned_logit_rows_) {
+    throw std::logic_error("SequenceDecoder::apply: results for a different number of rows than planned");
   }
+  if (ar_) return record(ar_->accept(choose(rows.front())));
+  mask_results_.clear();
+  for (const LogitRow& row : rows) mask_results_.push_back({row.entropy, choose(row)});
   return record(window_->apply(mask_results_));
 }
 

@@ -10,9 +10,22 @@
 #include "decode/ar_decoder.h"
 #include "decode/sampler.h"
 #include "decode/window.h"
+#include "model/transformer.h"
 #include "wedlm/engine.h"
 
 namespace wedlm {
+
+// What the decoder reads of one logits row: its entropy and argmax always, the whole row only
+// when the sequence samples (temperature > 0).
+struct LogitRow {
+  float entropy = 0;
+  std::int32_t argmax = 0;
+  const float* logits = nullptr;
+};
+
+// Rows [first, first + count) of a forward's output.
+std::vector<LogitRow> logit_rows_of(const ForwardOutput& output, std::size_t first, std::size_t count,
+                                    std::int64_t vocab);
 
 // The rows of one decode step of one sequence.
 struct StepRows {
@@ -35,19 +48,22 @@ class SequenceDecoder {
   std::int64_t kv_length() const;
   // Whether the prefill's last row must produce logits (AR before its first token).
   bool needs_prefill_logits() const { return mode_ == DecodeMode::ar && output().empty(); }
+  // Whether forwards must return whole logit rows for this sequence (it samples).
+  bool wants_full_logits() const { return sampler_.params().temperature > 0; }
   // AR: the first token, from the prefill's last row.
-  StepResult accept_prefill_logits(const float* logits);
+  StepResult accept_prefill_logits(const LogitRow& row);
 
   // The next step's rows; `rows` is reused.
   void plan(StepRows& rows);
-  // The logits of the planned logit rows, in order. Returns the committed tokens of the step.
-  StepResult apply(const float* logits);
+  // The planned logit rows, in order. Returns the committed tokens of the step.
+  StepResult apply(std::span<const LogitRow> rows);
 
   bool finished() const;
   FinishReason finish_reason() const;
 
  private:
   StepResult record(StepResult step);
+  std::int32_t choose(const LogitRow& row);
 
   DecodeMode mode_;
   std::int64_t vocab_;

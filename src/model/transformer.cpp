@@ -117,6 +117,12 @@ std::vector<float> Transformer::forward(KvCache& cache, const ForwardRequest& re
 }
 
 std::vector<float> Transformer::forward_batch(KvCache& cache, std::span<const ForwardRequest> sequences) {
+  std::vector<ForwardRequest> whole(sequences.begin(), sequences.end());
+  for (ForwardRequest& r : whole) r.full_logits = true;
+  return forward_rows(cache, whole).logits;
+}
+
+ForwardOutput Transformer::forward_rows(KvCache& cache, std::span<const ForwardRequest> sequences) {
   if (static_cast<std::int64_t>(whole_pool_.size()) != cache.shape().num_blocks) {
     whole_pool_.resize(static_cast<std::size_t>(cache.shape().num_blocks));
     std::iota(whole_pool_.begin(), whole_pool_.end(), 0);
@@ -125,11 +131,14 @@ std::vector<float> Transformer::forward_batch(KvCache& cache, std::span<const Fo
   std::vector<std::int32_t> ids, positions;
   std::vector<std::int64_t> seq_begin;
   std::vector<std::pair<std::int64_t, std::int64_t>> wanted;  // (packed row, output index)
+  ForwardOutput output;
+  std::int64_t full_rows = 0;
   for (const ForwardRequest& req : sequences) {
     validate(cache, req);
     seq_begin.push_back(static_cast<std::int64_t>(ids.size()));
     for (std::int32_t r : req.logit_rows) {
       wanted.emplace_back(seq_begin.back() + r, static_cast<std::int64_t>(wanted.size()));
+      output.full_row.push_back(req.full_logits ? full_rows++ : -1);
     }
     ids.insert(ids.end(), req.ids.begin(), req.ids.end());
     positions.insert(positions.end(), req.positions.begin(), req.positions.end());
@@ -138,7 +147,9 @@ std::vector<float> Transformer::forward_batch(KvCache& cache, std::span<const Fo
   const std::int64_t total_rows = static_cast<std::int64_t>(ids.size());
   const std::int64_t vocab = config_.vocab_size;
   const std::int64_t n_wanted = static_cast<std::int64_t>(wanted.size());
-  std::vector<float> logits(static_cast<std::size_t>(n_wanted * vocab));
+  output.entropy.resize(static_cast<std::size_t>(n_wanted));
+  output.argmax.resize(static_cast<std::size_t>(n_wanted));
+  output.logits.resize(static_cast<std::size_t>(full_rows * vocab));
   if (n_wanted > selected_capacity_) {
     selected_ = backend_.alloc(n_wanted, config_.hidden_size);
     logits_ = backend_.alloc(n_wanted, vocab);
@@ -146,8 +157,9 @@ std::vector<float> Transformer::forward_batch(KvCache& cache, std::span<const Fo
   }
 
   std::vector<AttentionSequence> pieces;
-  std::vector<std::int32_t> local_rows;
-  std::vector<float> host;
+  std::vector<std::int32_t> local_rows, whole_rows;
+  std::vector<float> host, entropy;
+  std::vector<std::int32_t> argmax;
   std::size_t next_wanted = 0;
   for (std::int64_t begin = 0; begin < total_rows; begin += max_rows_) {
     const std::int64_t end = std::min(total_rows, begin + max_rows_);
@@ -177,14 +189,37 @@ std::vector<float> Transformer::forward_batch(KvCache& cache, std::span<const Fo
     DeviceMatrix out = logits_->view(n, vocab);
     backend_.gather_rows(normed_->view(end - begin, config_.hidden_size), local_rows, selected);
     backend_.linear(selected, *lm_head_, out);
-    host.resize(static_cast<std::size_t>(n * vocab));
-    backend_.download(out, host.data());
+    entropy.resize(static_cast<std::size_t>(n));
+    argmax.resize(static_cast<std::size_t>(n));
+    backend_.summarize_logits(out, entropy.data(), argmax.data());
+    whole_rows.clear();
     for (std::int64_t i = 0; i < n; ++i) {
       const std::int64_t dest = wanted[first_wanted + static_cast<std::size_t>(i)].second;
-      std::copy_n(host.data() + i * vocab, vocab, logits.data() + dest * vocab);
+      output.entropy[static_cast<std::size_t>(dest)] = entropy[static_cast<std::size_t>(i)];
+      output.argmax[static_cast<std::size_t>(dest)] = argmax[static_cast<std::size_t>(i)];
+      if (output.full_row[static_cast<std::size_t>(dest)] >= 0) whole_rows.push_back(static_cast<std::int32_t>(i));
+    }
+    if (whole_rows.empty()) continue;
+    // Only the rows that are sampled leave the device whole.
+    const std::int64_t m = static_cast<std::int64_t>(whole_rows.size());
+    DeviceMatrix compact = out;
+    if (m < n) {
+      if (m > full_capacity_) {
+        full_logits_ = backend_.alloc(m, vocab);
+        full_capacity_ = m;
+      }
+      compact = full_logits_->view(m, vocab);
+      backend_.gather_rows(out, whole_rows, compact);
+    }
+    host.resize(static_cast<std::size_t>(m * vocab));
+    backend_.download(compact, host.data());
+    for (std::int64_t j = 0; j < m; ++j) {
+      const std::int64_t dest = wanted[first_wanted + static_cast<std::size_t>(whole_rows[static_cast<std::size_t>(j)])].second;
+      const std::int64_t row = output.full_row[static_cast<std::size_t>(dest)];
+      std::copy_n(host.data() + j * vocab, vocab, output.logits.data() + row * vocab);
     }
   }
-  return logits;
+  return output;
 }
 
 }  // namespace wedlm

@@ -18,6 +18,17 @@ struct ForwardRequest {
   std::span<const std::int32_t> logit_rows; // rows whose logits are wanted, any order
   // The sequence's KV blocks; empty means the whole pool in order (one sequence owns the cache).
   std::span<const std::int32_t> block_table = {};
+  // Whether the logit rows come back whole (vocab floats each) or only summarised (entropy and
+  // argmax), which is all a greedy decoder reads.
+  bool full_logits = true;
+};
+
+// What a forward returns for the wanted rows of every sequence, sequence after sequence.
+struct ForwardOutput {
+  std::vector<float> entropy;          // per wanted row
+  std::vector<std::int32_t> argmax;    // per wanted row
+  std::vector<float> logits;           // whole rows of the sequences that asked, in order
+  std::vector<std::int64_t> full_row;  // per wanted row: its row in `logits`, or -1
 };
 
 class Transformer {
@@ -36,6 +47,9 @@ class Transformer {
   // Several sequences in one pass, their rows packed in order. Returns the logits of every
   // sequence's logit rows, sequence after sequence.
   std::vector<float> forward_batch(KvCache& cache, std::span<const ForwardRequest> sequences);
+  // The same pass, returning entropy and argmax of every wanted row, and whole rows only for the
+  // sequences that ask (the lm_head output never leaves the device otherwise).
+  ForwardOutput forward_rows(KvCache& cache, std::span<const ForwardRequest> sequences);
 
  private:
   struct Layer;
@@ -52,8 +66,8 @@ class Transformer {
   std::vector<std::unique_ptr<Layer>> layers_;
   // Activations for one chunk of rows.
   std::unique_ptr<DeviceBuffer> residual_, normed_, qkv_, attn_out_, proj_out_, gate_up_, mlp_hidden_;
-  std::unique_ptr<DeviceBuffer> selected_, logits_;  // grown on demand
-  std::int64_t selected_capacity_ = 0;
+  std::unique_ptr<DeviceBuffer> selected_, logits_, full_logits_;  // grown on demand
+  std::int64_t selected_capacity_ = 0, full_capacity_ = 0;
   std::vector<std::int32_t> whole_pool_;  // identity block table for single-sequence forwards
 };
 

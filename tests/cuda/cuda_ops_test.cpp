@@ -183,3 +183,40 @@ INSTANTIATE_TEST_SUITE_P(
 
 }  // namespace
 }  // namespace wedlm
+
+namespace wedlm {
+namespace {
+
+// Entropy and argmax of vocab-sized rows on the GPU against the CPU backend (the decoder's own
+// definitions), on bf16-exact logits: both read the same values, so the argmax must agree
+// exactly and the entropy to fp32 summation-order rounding.
+TEST(CudaOps, SummarizeLogitsMatchesCpu) {
+  WEDLM_REQUIRE_CUDA_DEVICE();
+  auto cpu = make_cpu_backend();
+  auto gpu = make_cuda_backend();
+  const std::int64_t rows = 37, vocab = 151936;
+  for (float scale : {0.5f, 4.0f, 40.0f}) {  // flat, medium and peaked distributions
+    SCOPED_TRACE(testing::Message() << "scale " << scale);
+    auto values = test::random_bf16(static_cast<std::size_t>(rows * vocab), 9, scale);
+    TensorInfo t = test::bf16_tensor("logits", values, rows, vocab);
+    std::vector<float> entropy[2];
+    std::vector<std::int32_t> argmax[2];
+    int i = 0;
+    for (Backend* b : {cpu.get(), gpu.get()}) {
+      auto in = test::upload_rows(*b, t, rows, vocab);
+      entropy[i].resize(static_cast<std::size_t>(rows));
+      argmax[i].resize(static_cast<std::size_t>(rows));
+      b->summarize_logits(in.matrix, entropy[i].data(), argmax[i].data());
+      ++i;
+    }
+    for (std::int64_t r = 0; r < rows; ++r) {
+      EXPECT_EQ(argmax[1][static_cast<std::size_t>(r)], argmax[0][static_cast<std::size_t>(r)]) << "row " << r;
+      EXPECT_NEAR(entropy[1][static_cast<std::size_t>(r)], entropy[0][static_cast<std::size_t>(r)],
+                  1e-4 + 1e-4 * entropy[0][static_cast<std::size_t>(r)])
+          << "row " << r;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace wedlm

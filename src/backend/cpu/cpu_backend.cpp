@@ -9,6 +9,7 @@
 #include "backend/cpu/attention.h"
 #include "backend/cpu/matmul.h"
 #include "backend/cpu/parallel.h"
+#include "decode/sampler.h"
 #include "util/error.h"
 
 namespace wedlm {
@@ -207,6 +208,16 @@ class CpuBackend final : public Backend {
 
   void download(DeviceMatrix x, float* host) override {
     for (std::int64_t r = 0; r < x.rows; ++r) std::copy_n(f32(x) + r * x.stride, x.cols, host + r * x.cols);
+  }
+
+  // The decoder's own definitions, so CPU results are exactly what a host-side decoder computes.
+  void summarize_logits(DeviceMatrix logits, float* entropy, std::int32_t* argmax_out) override {
+#pragma omp parallel for if (cpu::worth_parallel(logits.rows * logits.cols * 16))
+    for (std::int64_t r = 0; r < logits.rows; ++r) {
+      const float* row = f32(logits) + r * logits.stride;
+      entropy[r] = entropy_of_logits(row, static_cast<std::size_t>(logits.cols));
+      argmax_out[r] = argmax(row, static_cast<std::size_t>(logits.cols));
+    }
   }
 
  private:

@@ -282,6 +282,22 @@ class CudaBackend final : public Backend {
     for (std::int64_t i = 0; i < n; ++i) host[i] = bf16_to_float(bits[i]);
   }
 
+  void summarize_logits(DeviceMatrix logits, float* entropy, std::int32_t* argmax) override {
+    const std::size_t rows = static_cast<std::size_t>(logits.rows);
+    if (rows == 0) return;
+    const std::size_t bytes = rows * (sizeof(float) + sizeof(std::int32_t));
+    if (summary_.bytes() < bytes) summary_ = DeviceMemory(bytes * 2);
+    float* d_entropy = summary_.as<float>();
+    auto* d_argmax = reinterpret_cast<std::int32_t*>(d_entropy + rows);
+    profiler_.begin(stream_);
+    launch_summarize_logits(mat(logits), d_entropy, d_argmax, stream_);
+    profiler_.end("summarize_logits", stream_);
+    WEDLM_CUDA_CHECK(cudaMemcpyAsync(entropy, d_entropy, rows * sizeof(float), cudaMemcpyDeviceToHost, stream_));
+    WEDLM_CUDA_CHECK(cudaMemcpyAsync(argmax, d_argmax, rows * sizeof(std::int32_t), cudaMemcpyDeviceToHost, stream_));
+    WEDLM_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    profiler_.collect();
+  }
+
  private:
   // Converts a checkpoint tensor to bf16 on the GPU: bf16 copies straight from the (mapped) file;
   // f32/f16 go up in chunks and are converted by a kernel, so no host copy of the model is made.
@@ -360,7 +376,7 @@ class CudaBackend final : public Backend {
   std::unique_ptr<Gemm> gemm_;
   OpProfiler profiler_;
   std::map<const void*, std::weak_ptr<DeviceMemory>> uploaded_;
-  DeviceMemory staging_, inv_freq_, partial_o_, partial_ml_;
+  DeviceMemory staging_, inv_freq_, partial_o_, partial_ml_, summary_;
   bf16* pinned_ = nullptr;  // host, page-locked: logits on their way to the caller
   std::size_t pinned_elements_ = 0;
   double inv_freq_theta_ = 0;

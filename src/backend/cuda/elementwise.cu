@@ -2,6 +2,8 @@
 // correct code (fp32 arithmetic on bf16 storage) over vector tricks.
 #include <cuda_fp16.h>
 
+#include <cmath>
+
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels.h"
 
@@ -193,6 +195,66 @@ void launch_gather_rows(Mat x, const std::int32_t* rows, Mat out, cudaStream_t s
   if (out.rows == 0) return;
   gather_rows_kernel<<<static_cast<unsigned>(out.rows), kRowThreads, 0, stream>>>(x, rows, out);
   WEDLM_CUDA_CHECK_LAUNCH("gather_rows_kernel");
+}
+
+// One block per row. Pass 1 finds the maximum and its lowest index; pass 2 sums e = exp(l - max)
+// and e * (l - max), so H = log(sum e) - sum(e * (l - max)) / sum e.
+__global__ void summarize_logits_kernel(Mat x, float* entropy, std::int32_t* argmax) {
+  __shared__ float best_value[32];
+  __shared__ std::int32_t best_index[32];
+  __shared__ float scratch[32];
+  const std::int64_t r = blockIdx.x;
+  const bf16* row = x.data + r * x.stride;
+  float best = -INFINITY;
+  std::int32_t index = 0x7fffffff;
+  for (std::int64_t i = threadIdx.x; i < x.cols; i += blockDim.x) {
+    const float v = __bfloat162float(row[i]);
+    if (v > best) {  // ascending i per thread: the first maximum is kept
+      best = v;
+      index = static_cast<std::int32_t>(i);
+    }
+  }
+  for (int o = 16; o > 0; o >>= 1) {
+    const float ov = __shfl_xor_sync(0xffffffffu, best, o);
+    const std::int32_t oi = __shfl_xor_sync(0xffffffffu, index, o);
+    if (ov > best || (ov == best && oi < index)) {
+      best = ov;
+      index = oi;
+    }
+  }
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  if (lane == 0) {
+    best_value[warp] = best;
+    best_index[warp] = index;
+  }
+  __syncthreads();
+  best = best_value[0];
+  index = best_index[0];
+  for (int w = 1; w < static_cast<int>(blockDim.x / 32); ++w) {
+    if (best_value[w] > best || (best_value[w] == best && best_index[w] < index)) {
+      best = best_value[w];
+      index = best_index[w];
+    }
+  }
+  float sum_e = 0.0f, sum_ed = 0.0f;
+  for (std::int64_t i = threadIdx.x; i < x.cols; i += blockDim.x) {
+    const float d = __bfloat162float(row[i]) - best;
+    const float e = __expf(d);
+    sum_e += e;
+    sum_ed += e * d;
+  }
+  sum_e = block_sum(sum_e, scratch);
+  sum_ed = block_sum(sum_ed, scratch);
+  if (threadIdx.x == 0) {
+    entropy[r] = fmaxf(0.0f, logf(sum_e) - sum_ed / sum_e);
+    argmax[r] = index;
+  }
+}
+
+void launch_summarize_logits(Mat x, float* entropy, std::int32_t* argmax, cudaStream_t stream) {
+  if (x.rows == 0) return;
+  summarize_logits_kernel<<<static_cast<unsigned>(x.rows), 1024, 0, stream>>>(x, entropy, argmax);
+  WEDLM_CUDA_CHECK_LAUNCH("summarize_logits_kernel");
 }
 
 void launch_to_float(Mat x, float* out, cudaStream_t stream) {

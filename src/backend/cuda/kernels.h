@@ -26,6 +26,9 @@ void launch_add(Mat residual, Mat delta, cudaStream_t stream);
 void launch_silu_mul(Mat gate_up, Mat out, cudaStream_t stream);
 // out[i] = x[rows[i]] for i < out.rows.
 void launch_gather_rows(Mat x, const std::int32_t* rows, Mat out, cudaStream_t stream);
+// Per row: entropy of softmax (natural log; fp32 math, max subtracted) and argmax (lowest index
+// among equal maxima), to device arrays of x.rows entries.
+void launch_summarize_logits(Mat x, float* entropy, std::int32_t* argmax, cudaStream_t stream);
 // Dense fp32 copy [x.rows][x.cols] of a bf16 matrix.
 void launch_to_float(Mat x, float* out, cudaStream_t stream);
 // Checkpoint element types to bf16 at upload (round to nearest even, as torch casts).
