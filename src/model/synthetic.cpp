@@ -155,26 +155,13 @@ TensorStore make_random_weights(const ModelConfig& c, DType dtype, std::uint64_t
 void write_checkpoint(const std::string& dir, const ModelConfig& c, const TensorStore& store,
                       const std::string& tokenizer_dir) {
   fs::create_directories(dir);
-  json config = {{"architectures", {c.architecture.empty() ? "Qwen3ForCausalLM" : c.architecture}},
-                 {"model_type", c.architecture == "Qwen2ForCausalLM" ? "qwen2" : "qwen3"},
-                 {"vocab_size", c.vocab_size},
-                 {"hidden_size", c.hidden_size},
-                 {"intermediate_size", c.intermediate_size},
-                 {"num_hidden_layers", c.num_layers},
-                 {"num_attention_heads", c.num_heads},
-                 {"num_key_value_heads", c.num_kv_heads},
-                 {"head_dim", c.head_dim},
-                 {"rms_norm_eps", c.rms_norm_eps},
-                 {"rope_theta", c.rope_theta},
-                 {"rope_scaling", nullptr},
-                 {"hidden_act", "silu"},
-                 {"tie_word_embeddings", c.tie_word_embeddings},
-                 {"attention_bias", c.attention_bias},
-                 {"qk_norm", c.qk_norm},
-                 {"mask_token_id", c.mask_token_id},
-                 {"eos_token_id", c.eos_token_ids},
-                 {"max_position_embeddings", c.max_position_embeddings},
-                 {"torch_dtype", c.torch_dtype}};
+  // Hugging Face's keys: ours, with the architecture as a list and the fields HF tools expect.
+  json config = model_config_to_json(c);
+  config.erase("architecture");
+  config["architectures"] = {c.architecture.empty() ? "Qwen3ForCausalLM" : c.architecture};
+  config["model_type"] = c.architecture == "Qwen2ForCausalLM" ? "qwen2" : "qwen3";
+  config["rope_scaling"] = nullptr;
+  config["hidden_act"] = "silu";
   auto write_json = [&](const std::string& name, const json& j) {
     std::ofstream out(fs::path(dir) / name);
     if (!out) fail("{}: cannot create {}", dir, name);

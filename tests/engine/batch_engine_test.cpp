@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "support/decode_cases.h"
 #include "support/test_support.h"
 #include "wedlm/batch_engine.h"
 #include "wedlm/error.h"
@@ -77,19 +78,8 @@ TEST(BatchEngine, ReferenceDecodingCasesAllAtOnce) {
   std::vector<GenerateRequest> requests;
   std::vector<const json*> cases;
   for (const json& c : fixture["cases"]) {
-    const json& p = c["params"];
-    if (c["fragile"].get<bool>() || (p.contains("kv_space") && !p["kv_space"].is_null())) continue;
-    GenerateRequest r;
-    r.prompt = c["prompt"].get<std::vector<std::int32_t>>();
-    r.mode = c["mode"] == "ar" ? DecodeMode::ar : DecodeMode::wedlm;
-    r.max_tokens = p["max_tokens"].get<std::int32_t>();
-    r.stop_ids = p["stop_ids"].get<std::vector<std::int32_t>>();
-    r.ignore_eos = true;
-    if (r.mode == DecodeMode::wedlm) {
-      r.wedlm = {p["window"].get<std::int32_t>(), p["entropy_threshold"].get<double>(),
-                 p["position_penalty"].get<double>()};
-    }
-    requests.push_back(r);
+    if (c["fragile"].get<bool>() || test::context_of_case(c, -1) >= 0) continue;  // one shared context
+    requests.push_back(test::request_of_case(c));
     cases.push_back(&c);
   }
   BatchOptions options;

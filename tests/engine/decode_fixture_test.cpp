@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "support/decode_cases.h"
 #include "support/test_support.h"
 #include "wedlm/engine.h"
 #include "wedlm/error.h"
@@ -29,23 +30,8 @@ TEST_P(DecodeFixture, MatchesReferenceStreams) {
       continue;
     }
     SCOPED_TRACE(c["id"].get<std::string>());
-    const json& p = c["params"];
-    GenerateRequest req;
-    req.prompt = c["prompt"].get<std::vector<std::int32_t>>();
-    req.mode = c["mode"] == "ar" ? DecodeMode::ar : DecodeMode::wedlm;
-    req.max_tokens = p["max_tokens"].get<std::int32_t>();
-    req.stop_ids = p["stop_ids"].get<std::vector<std::int32_t>>();
-    req.ignore_eos = true;  // the case lists every stop id it uses
-    if (req.mode == DecodeMode::wedlm) {
-      req.wedlm.window = p["window"].get<std::int32_t>();
-      req.wedlm.entropy_threshold = p["entropy_threshold"].get<double>();
-      req.wedlm.position_penalty = p["position_penalty"].get<double>();
-    }
-    // An unlimited reference cache is a context large enough never to bind.
-    const std::int64_t context =
-        p.contains("kv_space") && !p["kv_space"].is_null()
-            ? static_cast<std::int64_t>(req.prompt.size()) + p["kv_space"].get<std::int64_t>()
-            : 1024;
+    GenerateRequest req = test::request_of_case(c);
+    const std::int64_t context = test::context_of_case(c);  // an unlimited reference cache never binds
     auto& engine = engines[context];
     if (!engine) engine = std::make_unique<Engine>(EngineOptions{model_dir, "cpu", context, false});
 

@@ -16,9 +16,7 @@ class TextServer : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = new test::TempDir();
-    auto r = test::run_cli("synth --shape tiny --seed 5 --out " + dir_->file("m") + " --tokenizer-dir " +
-                           test::qwen3_tokenizer_dir());
-    ASSERT_EQ(r.exit_code, 0) << r.err;
+    test::synth_tiny_with_tokenizer(*dir_);
     server::ServerOptions o;
     o.engine.model = dir_->file("m");
     o.engine.context = 1024;

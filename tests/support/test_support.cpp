@@ -68,6 +68,13 @@ void write_text(const std::string& path, const std::string& text) {
   out << text;
 }
 
+std::string synth_tiny_with_tokenizer(const TempDir& dir, const std::string& name) {
+  const std::string path = dir.file(name);
+  CommandResult r = run_cli("synth --shape tiny --seed 5 --out " + path + " --tokenizer-dir " + qwen3_tokenizer_dir());
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  return path;
+}
+
 CommandResult run_cli(const std::string& args, const std::string& input) {
   TempDir dir;
   write_text(dir.file("stdin"), input);

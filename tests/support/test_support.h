@@ -29,6 +29,10 @@ std::vector<float> read_f32_file(const std::string& path);
 std::string read_text(const std::string& path);
 void write_text(const std::string& path, const std::string& text);
 
+// Writes a tiny random-weight checkpoint with the real Qwen3 tokenizer (`wedlm synth`) into
+// `dir`/`name` and returns its path; fails the test when the command fails.
+std::string synth_tiny_with_tokenizer(const TempDir& dir, const std::string& name = "m");
+
 struct CommandResult {
   int exit_code = -1;
   std::string out;  // stdout
