@@ -50,6 +50,7 @@ struct BatchEngine::Impl {
   bool stopping = false, draining = false;       // guarded by mutex
   EngineStats stats;                             // guarded by mutex
   std::uint64_t next_id = 1;                     // guarded by mutex
+  std::int64_t unfinished = 0;                   // accepted, on_done not yet returned; guarded by mutex
   std::vector<std::unique_ptr<Request>> running; // scheduler thread only
   std::thread thread;
 
@@ -259,6 +260,9 @@ void BatchEngine::Impl::finish(std::unique_ptr<Request> r, std::optional<FinishR
   // Whoever learns of the end from on_done sees statistics that already exclude this request.
   publish_stats();
   if (r->events.on_done) r->events.on_done(r->result);
+  // Only now may drain() return: its caller may destroy what on_done used.
+  std::lock_guard lock(mutex);
+  if (--unfinished == 0) idle.notify_all();
 }
 
 void BatchEngine::Impl::publish_stats() {
@@ -274,7 +278,6 @@ void BatchEngine::Impl::publish_stats() {
   stats.requests_waiting = static_cast<std::int64_t>(waiting.size());
   stats.kv_blocks_used = allocator->used_blocks();
   stats.kv_blocks_in_sequences = in_sequences;
-  if (waiting.empty() && running_now == 0) idle.notify_all();
 }
 
 void BatchEngine::Impl::loop() {
@@ -346,6 +349,7 @@ std::uint64_t BatchEngine::submit(GenerateRequest request, RequestEvents events)
     std::lock_guard lock(impl_->mutex);
     if (impl_->draining || impl_->stopping) fail("the engine is shutting down and accepts no new requests");
     id = r->id = impl_->next_id++;
+    ++impl_->unfinished;
     ++impl_->stats.requests_total;
     impl_->stats.prompt_tokens_total += r->seq.prompt_length();
     impl_->waiting.push_back(std::move(r));
@@ -371,7 +375,7 @@ EngineStats BatchEngine::stats() const {
 void BatchEngine::drain() {
   std::unique_lock lock(impl_->mutex);
   impl_->draining = true;
-  impl_->idle.wait(lock, [&] { return impl_->waiting.empty() && impl_->stats.requests_running == 0; });
+  impl_->idle.wait(lock, [&] { return impl_->unfinished == 0; });
 }
 
 }  // namespace wedlm

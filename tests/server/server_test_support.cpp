@@ -26,7 +26,7 @@ RunningServer::~RunningServer() {
 
 httplib::Client RunningServer::client() const {
   httplib::Client c("127.0.0.1", port());
-  c.set_read_timeout(60, 0);
+  c.set_read_timeout(300, 0);  // generous: sanitizer builds run the tiny models ~50x slower
   c.set_write_timeout(60, 0);
   c.set_connection_timeout(10, 0);
   return c;
