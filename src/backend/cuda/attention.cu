@@ -61,6 +61,7 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(AttentionArgs a) {
   float* l_s = m_s + M;
   float* alpha_s = l_s + M;
 
+  if (a.counts != nullptr && static_cast<int>(blockIdx.x) >= a.counts[0]) return;  // whole CTA: no barrier skipped
   const AttnWork w = a.work[blockIdx.x];
   const AttnSequence seq = a.sequences[w.seq];
   const int group = a.num_heads / a.num_kv_heads;
@@ -216,6 +217,7 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(AttentionArgs a) {
 
 // One block per (combine item, unit): rescales each split by exp(m_split - m_max).
 __global__ void combine_kernel(AttentionArgs a) {
+  if (a.counts != nullptr && static_cast<int>(blockIdx.x) >= a.counts[1]) return;
   const AttnCombine c = a.combine[blockIdx.x];
   const int u = blockIdx.y;
   const AttnSequence seq = a.sequences[c.seq];
