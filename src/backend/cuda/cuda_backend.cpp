@@ -380,6 +380,7 @@ class CudaBackend final : public Backend {
   }
 
   void set_graphs_enabled(bool on) { graphs_enabled_ = on && !profiler_.enabled(); }
+  void set_gemv_mode(GemvMode mode) { gemm_->set_gemv_mode(mode); }
   GraphStats graph_stats() const { return {graphs_.recorded(), graphs_.replayed()}; }
 
  private:
@@ -561,6 +562,7 @@ std::unique_ptr<Backend> make_cuda_backend() { return std::make_unique<cuda::Cud
 namespace cuda {
 
 void set_graphs_enabled(Backend& backend, bool on) { dynamic_cast<CudaBackend&>(backend).set_graphs_enabled(on); }
+void set_gemv_mode(Backend& backend, GemvMode mode) { dynamic_cast<CudaBackend&>(backend).set_gemv_mode(mode); }
 GraphStats graph_stats(const Backend& backend) { return dynamic_cast<const CudaBackend&>(backend).graph_stats(); }
 
 }  // namespace cuda

@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "backend/backend.h"
+#include "backend/cuda/gemv_mode.h"
 
 namespace wedlm {
 
@@ -30,6 +31,10 @@ struct GraphStats {
 };
 void set_graphs_enabled(Backend& backend, bool on);
 GraphStats graph_stats(const Backend& backend);
+
+// Skinny GEMMs (<= 8 rows) may run on our GEMV kernel instead of cuBLASLt; applies to shapes
+// not planned yet.
+void set_gemv_mode(Backend& backend, GemvMode mode);
 
 }  // namespace cuda
 

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/gemv.h"
 #include "util/error.h"
 
 namespace wedlm::cuda {
@@ -70,7 +71,9 @@ Gemm::Plan& Gemm::plan_for(const GemmArgs& g) {
          static_cast<int>(status));
   }
   p.algo = results[0].algo;
-  if (tuning_ && count > 1) {
+  const bool gemv_applies = gemv_mode_ != GemvMode::Never && gemv_supported(g);
+  p.gemv = gemv_applies && gemv_mode_ == GemvMode::Always;
+  if (tuning_ && !p.gemv && (count > 1 || gemv_applies)) {
     // Time every candidate on the real operands (the output is rewritten by the caller's run).
     cudaEvent_t start, stop;
     WEDLM_CUDA_CHECK(cudaEventCreate(&start));
@@ -88,6 +91,16 @@ Gemm::Plan& Gemm::plan_for(const GemmArgs& g) {
         best = ms;
         p.algo = results[i].algo;
       }
+    }
+    if (gemv_applies) {
+      launch_gemv(g, stream_);  // warm-up
+      WEDLM_CUDA_CHECK(cudaEventRecord(start, stream_));
+      for (int r = 0; r < kTimedRuns; ++r) launch_gemv(g, stream_);
+      WEDLM_CUDA_CHECK(cudaEventRecord(stop, stream_));
+      WEDLM_CUDA_CHECK(cudaEventSynchronize(stop));
+      float ms = 0;
+      WEDLM_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+      p.gemv = ms < best;
     }
     cudaEventDestroy(start);
     cudaEventDestroy(stop);
@@ -107,7 +120,11 @@ void Gemm::launch(const Plan& p, const GemmArgs& g, const cublasLtMatmulAlgo_t& 
 void Gemm::run(const GemmArgs& g) {
   if (g.rows == 0) return;
   const Plan& p = plan_for(g);
-  launch(p, g, p.algo);
+  if (p.gemv) {
+    launch_gemv(g, stream_);
+  } else {
+    launch(p, g, p.algo);
+  }
 }
 
 }  // namespace wedlm::cuda
