@@ -20,7 +20,8 @@ std::vector<float> download(Backend& b, DeviceMatrix m) {
 }
 
 // Twice: GEMV kernel or cuBLASLt as timing picks, then the GEMV kernel wherever it applies
-// (<= 8 rows), which timing alone might never choose on a given card.
+// (<= 32 rows; the variant alternates with the row count), which timing alone might never
+// choose on a given card.
 class CudaLinear : public ::testing::TestWithParam<cuda::GemvMode> {};
 
 TEST_P(CudaLinear, MatchesCpuForSkinnyAndLargeShapes) {
@@ -39,7 +40,7 @@ TEST_P(CudaLinear, MatchesCpuForSkinnyAndLargeShapes) {
   const TensorInfo* parts[] = {&tw1, &tw2};
   const TensorInfo* biases[] = {&tb1, &tb2};
   for (bool with_bias : {false, true}) {
-    for (std::int64_t rows : {1, 3, 8, 16, 33, 64, 300}) {
+    for (std::int64_t rows : {1, 2, 3, 8, 9, 16, 27, 32, 33, 64, 300}) {
       SCOPED_TRACE(testing::Message() << rows << " rows, bias " << with_bias);
       auto x = test::random_bf16(static_cast<std::size_t>(rows * k), static_cast<std::uint32_t>(rows));
       TensorInfo tx = test::bf16_tensor("x", x, rows, k);

@@ -203,7 +203,7 @@ class CudaBackend final : public Backend {
     gemm_->prepare(g);  // candidate timing stays outside the profiled region
     profiler_.begin(stream_);
     gemm_->run(g);
-    profiler_.end(profiler_.enabled() ? "linear " + std::to_string(g.n) + "x" + std::to_string(g.k) + " rows " + std::to_string(g.rows) : std::string(), stream_);
+    profiler_.end(profiler_.enabled() ? "linear " + std::to_string(g.n) + "x" + std::to_string(g.k) + " rows " + std::to_string(g.rows) + " " + gemm_->path(g) : std::string(), stream_);
   }
 
   void qk_norm_rope(DeviceMatrix qkv, const AttentionShape& s, const VectorWeight* q_norm, const VectorWeight* k_norm,

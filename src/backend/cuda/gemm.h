@@ -41,6 +41,8 @@ class Gemm {
   void set_tuning(bool on) { tuning_ = on; }
   // Applies to shapes planned from now on.
   void set_gemv_mode(GemvMode mode) { gemv_mode_ = mode; }
+  // What runs this shape ("lt", "gemv4", ...), for the per-op profile; plans it if needed.
+  const char* path(const GemmArgs& args);
 
  private:
   using Key = std::tuple<std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t, bool>;
@@ -48,7 +50,7 @@ class Gemm {
     cublasLtMatmulDesc_t desc = nullptr;
     cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
     cublasLtMatmulAlgo_t algo{};
-    bool gemv = false;  // our kernel instead of cuBLASLt
+    int gemv = -1;  // our kernel's variant instead of cuBLASLt, or -1
   };
   Plan& plan_for(const GemmArgs& args);
   void launch(const Plan& plan, const GemmArgs& args, const cublasLtMatmulAlgo_t& algo);
