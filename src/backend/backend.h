@@ -61,6 +61,17 @@ struct AttentionSequence {
   std::span<const std::int32_t> block_table;  // logical slot s -> block block_table[s / block_size]
 };
 
+// The per-chunk data of one Transformer::run_chunk: everything its ops read from the host. The
+// rest (weights, activation buffers, the cache's memory) is fixed for a given `owner` and cache.
+struct ChunkInputs {
+  const void* owner = nullptr;  // the caller (a Transformer): its buffers and weights stay fixed
+  KvCache* cache = nullptr;
+  AttentionShape attention;
+  std::span<const std::int32_t> ids;
+  std::span<const std::int32_t> positions;
+  std::span<const AttentionSequence> sequences;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -104,6 +115,21 @@ class Backend {
   // (the lowest index among equal maxima), written to host arrays of `logits.rows` entries. What
   // a decoder reads of a vocab-sized row, without copying the row.
   virtual void summarize_logits(DeviceMatrix logits, float* entropy, std::int32_t* argmax) = 0;
+
+  // Brackets the ops of one chunk (embed .. last add_rmsnorm), so that a backend can record
+  // their launches once per shape and replay the recording later with only `in`'s data
+  // refreshed (CUDA graphs: one launch instead of hundreds). Returns true when the chunk was
+  // replayed: the caller then issues none of its ops and does not call end_chunk. Otherwise the
+  // caller issues the ops, with exactly the spans of `in`, and then calls end_chunk(true), or
+  // end_chunk(false) when an op threw. Results never depend on whether a chunk was replayed.
+  // The defaults run every chunk as its ops are issued.
+  virtual bool begin_chunk(const ChunkInputs& in) {
+    (void)in;
+    return false;
+  }
+  virtual void end_chunk(bool completed) { (void)completed; }
+  // `owner` is going away: anything recorded for it (which points at its buffers) is dropped.
+  virtual void forget_owner(const void* owner) { (void)owner; }
 };
 
 enum class DeviceKind { Cpu, Cuda };

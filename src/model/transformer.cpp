@@ -49,7 +49,8 @@ Transformer::Transformer(const Checkpoint& ck, Backend& backend, std::int64_t ma
   mlp_hidden_ = backend.alloc(max_rows_, c.intermediate_size);
 }
 
-Transformer::~Transformer() = default;
+// Recorded chunks point at this transformer's buffers and weights.
+Transformer::~Transformer() { backend_.forget_owner(this); }
 
 std::unique_ptr<KvCache> Transformer::make_kv_cache(std::int64_t capacity, std::int64_t block_size) {
   if (capacity <= 0) fail("KV cache capacity must be positive, got {}", capacity);
@@ -60,6 +61,19 @@ std::unique_ptr<KvCache> Transformer::make_kv_cache(std::int64_t capacity, std::
 
 void Transformer::run_chunk(KvCache& cache, std::span<const std::int32_t> ids,
                             std::span<const std::int32_t> positions, std::span<const AttentionSequence> sequences) {
+  const ChunkInputs in{this, &cache, attention_shape_, ids, positions, sequences};
+  if (backend_.begin_chunk(in)) return;  // replayed
+  try {
+    run_layers(cache, ids, positions, sequences);
+  } catch (...) {
+    backend_.end_chunk(false);
+    throw;
+  }
+  backend_.end_chunk(true);
+}
+
+void Transformer::run_layers(KvCache& cache, std::span<const std::int32_t> ids,
+                             std::span<const std::int32_t> positions, std::span<const AttentionSequence> sequences) {
   const ModelConfig& c = config_;
   const std::int64_t rows = static_cast<std::int64_t>(ids.size());
   const float eps = static_cast<float>(c.rms_norm_eps);

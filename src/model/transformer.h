@@ -55,6 +55,9 @@ class Transformer {
   struct Layer;
   void run_chunk(KvCache& cache, std::span<const std::int32_t> ids, std::span<const std::int32_t> positions,
                  std::span<const AttentionSequence> sequences);
+  // The ops of one chunk, between the backend's begin_chunk and end_chunk.
+  void run_layers(KvCache& cache, std::span<const std::int32_t> ids, std::span<const std::int32_t> positions,
+                  std::span<const AttentionSequence> sequences);
   void validate(const KvCache& cache, const ForwardRequest& request) const;
 
   ModelConfig config_;

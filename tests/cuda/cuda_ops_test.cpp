@@ -19,10 +19,16 @@ std::vector<float> download(Backend& b, DeviceMatrix m) {
   return out;
 }
 
-TEST(CudaOps, LinearMatchesCpuForSkinnyAndLargeShapes) {
+// Twice: GEMV kernel or cuBLASLt as timing picks, then the GEMV kernel wherever it applies
+// (<= 32 rows; the variant alternates with the row count), which timing alone might never
+// choose on a given card.
+class CudaLinear : public ::testing::TestWithParam<cuda::GemvMode> {};
+
+TEST_P(CudaLinear, MatchesCpuForSkinnyAndLargeShapes) {
   WEDLM_REQUIRE_CUDA_DEVICE();
   auto cpu = make_cpu_backend();
   auto gpu = make_cuda_backend();
+  cuda::set_gemv_mode(*gpu, GetParam());
   const std::int64_t k = 1024, n1 = 768, n2 = 256;
   auto w1 = test::random_bf16(static_cast<std::size_t>(n1 * k), 1, 0.03f);
   auto w2 = test::random_bf16(static_cast<std::size_t>(n2 * k), 2, 0.03f);
@@ -34,7 +40,7 @@ TEST(CudaOps, LinearMatchesCpuForSkinnyAndLargeShapes) {
   const TensorInfo* parts[] = {&tw1, &tw2};
   const TensorInfo* biases[] = {&tb1, &tb2};
   for (bool with_bias : {false, true}) {
-    for (std::int64_t rows : {1, 3, 16, 33, 64, 300}) {
+    for (std::int64_t rows : {1, 2, 3, 8, 9, 16, 27, 32, 33, 64, 300}) {
       SCOPED_TRACE(testing::Message() << rows << " rows, bias " << with_bias);
       auto x = test::random_bf16(static_cast<std::size_t>(rows * k), static_cast<std::uint32_t>(rows));
       TensorInfo tx = test::bf16_tensor("x", x, rows, k);
@@ -53,6 +59,9 @@ TEST(CudaOps, LinearMatchesCpuForSkinnyAndLargeShapes) {
     }
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(GemvModes, CudaLinear, ::testing::Values(cuda::GemvMode::Timed, cuda::GemvMode::Always),
+                         [](const auto& info) { return info.param == cuda::GemvMode::Always ? "GemvAlways" : "Timed"; });
 
 TEST(CudaOps, NormsActivationAndRopeMatchCpu) {
   WEDLM_REQUIRE_CUDA_DEVICE();

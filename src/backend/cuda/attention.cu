@@ -61,6 +61,7 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(AttentionArgs a) {
   float* l_s = m_s + M;
   float* alpha_s = l_s + M;
 
+  if (a.counts != nullptr && static_cast<int>(blockIdx.x) >= a.counts[0]) return;  // whole CTA: no barrier skipped
   const AttnWork w = a.work[blockIdx.x];
   const AttnSequence seq = a.sequences[w.seq];
   const int group = a.num_heads / a.num_kv_heads;
@@ -214,31 +215,72 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(AttentionArgs a) {
   }
 }
 
-// One block per (combine item, unit): rescales each split by exp(m_split - m_max).
-__global__ void combine_kernel(AttentionArgs a) {
+constexpr int kCombineThreads = 128;
+
+__device__ float combine_block_reduce(float v, bool is_max, float* scratch) {
+  for (int o = 16; o > 0; o >>= 1) {
+    const float other = __shfl_xor_sync(0xffffffffu, v, o);
+    v = is_max ? fmaxf(v, other) : v + other;
+  }
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  __syncthreads();  // scratch free from the previous reduction
+  if (lane == 0) scratch[warp] = v;
+  __syncthreads();
+  float r = scratch[0];
+  for (int w = 1; w < kCombineThreads / 32; ++w) r = is_max ? fmaxf(r, scratch[w]) : r + scratch[w];
+  return r;
+}
+
+// One block per (combine item, unit): rescales each split by exp(m_split - m_max). The splits'
+// statistics are read in parallel and their weights kept in shared memory, so that each
+// column's sum over splits issues independent loads (a decode row has ~32 splits; read one
+// after another they were a chain of dependent L2 round trips).
+__global__ void __launch_bounds__(kCombineThreads) combine_kernel(AttentionArgs a) {
+  if (a.counts != nullptr && static_cast<int>(blockIdx.x) >= a.counts[1]) return;
   const AttnCombine c = a.combine[blockIdx.x];
   const int u = blockIdx.y;
   const AttnSequence seq = a.sequences[c.seq];
   const int group = a.num_heads / a.num_kv_heads;
   const int unit = c.unit_begin + u;
-  if (unit >= seq.rows * group) return;
-  const int d = a.head_dim, dp = padded_head_dim(d), m_tile = a.m_tile;
+  if (unit >= seq.rows * group) return;  // whole block
+  __shared__ float scratch[kCombineThreads / 32];
+  __shared__ float weight[kCombineThreads];
+  const int d = a.head_dim, dp = padded_head_dim(d), m_tile = a.m_tile, tid = threadIdx.x;
+  auto slot = [&](int s) { return static_cast<std::int64_t>(c.partial_base + s) * m_tile + u; };
   float m_max = -INFINITY;
-  for (int s = 0; s < c.splits; ++s) m_max = fmaxf(m_max, a.partial_ml[(static_cast<std::int64_t>(c.partial_base + s) * m_tile + u) * 2]);
+  for (int s = tid; s < c.splits; s += kCombineThreads) m_max = fmaxf(m_max, a.partial_ml[slot(s) * 2]);
+  m_max = combine_block_reduce(m_max, true, scratch);
   float total = 0.0f;
-  for (int s = 0; s < c.splits; ++s) {
-    const float* ml = a.partial_ml + (static_cast<std::int64_t>(c.partial_base + s) * m_tile + u) * 2;
-    if (ml[0] != -INFINITY) total += ml[1] * expf(ml[0] - m_max);
+  for (int s = tid; s < c.splits; s += kCombineThreads) {
+    const float m = a.partial_ml[slot(s) * 2];
+    if (m != -INFINITY) total += a.partial_ml[slot(s) * 2 + 1] * expf(m - m_max);
+  }
+  total = combine_block_reduce(total, false, scratch);
+  float acc[kMaxHeadDim / kCombineThreads] = {};
+  for (int s0 = 0; s0 < c.splits; s0 += kCombineThreads) {
+    __syncthreads();  // the previous chunk's weights are consumed
+    if (s0 + tid < c.splits) {
+      const float m = a.partial_ml[slot(s0 + tid) * 2];
+      weight[tid] = m == -INFINITY ? 0.0f : expf(m - m_max);
+    }
+    __syncthreads();
+    const int n = min(kCombineThreads, c.splits - s0);
+#pragma unroll
+    for (int j = 0; j < kMaxHeadDim / kCombineThreads; ++j) {
+      const int col = tid + j * kCombineThreads;
+      if (col >= d) continue;
+      const float* po = a.partial_o + slot(s0) * dp + col;
+      float sum = 0.0f;
+#pragma unroll 8
+      for (int i = 0; i < n; ++i) sum += po[static_cast<std::int64_t>(i) * m_tile * dp] * weight[i];
+      acc[j] += sum;
+    }
   }
   const int r = unit / group, qh = c.kv_head * group + unit % group;
-  for (int col = threadIdx.x; col < d; col += blockDim.x) {
-    float acc = 0.0f;
-    for (int s = 0; s < c.splits; ++s) {
-      const std::int64_t slot = static_cast<std::int64_t>(c.partial_base + s) * m_tile + u;
-      const float m = a.partial_ml[slot * 2];
-      if (m != -INFINITY) acc += a.partial_o[slot * dp + col] * expf(m - m_max);
-    }
-    a.out[(seq.row_begin + r) * a.out_stride + qh * d + col] = __float2bfloat16(acc / total);
+#pragma unroll
+  for (int j = 0; j < kMaxHeadDim / kCombineThreads; ++j) {
+    const int col = tid + j * kCombineThreads;
+    if (col < d) a.out[(seq.row_begin + r) * a.out_stride + qh * d + col] = __float2bfloat16(acc[j] / total);
   }
 }
 
@@ -303,7 +345,7 @@ void launch_attention(const AttentionArgs& a, cudaStream_t stream) {
   }
   if (a.combine_count > 0) {
     const dim3 grid(static_cast<unsigned>(a.combine_count), static_cast<unsigned>(a.m_tile));
-    combine_kernel<<<grid, 128, 0, stream>>>(a);
+    combine_kernel<<<grid, kCombineThreads, 0, stream>>>(a);
     WEDLM_CUDA_CHECK_LAUNCH("combine_kernel");
   }
 }

@@ -56,6 +56,38 @@ __device__ __forceinline__ void stage(bf16* dst, int ld, int rows, int dp, Src s
   }
 }
 
+// K and V rows of one key tile together: the two tensors share each vector's address (and its
+// block-table lookup), and both loads are in flight at once, so a tile costs one round trip per
+// batch instead of two. That latency is what bounds decoding, where a CTA has 1-2 tiles.
+template <int THREADS, typename At>
+__device__ __forceinline__ void stage_kv(bf16* k_dst, bf16* v_dst, int ld, int rows, int dp, const bf16* k_src,
+                                         const bf16* v_src, At at) {
+  const int vecs = dp / 8;
+  for (int base = threadIdx.x; base < rows * vecs; base += kBatch * THREADS) {
+    uint4 kr[kBatch], vr[kBatch];
+#pragma unroll
+    for (int b = 0; b < kBatch; ++b) {
+      const int i = base + b * THREADS;
+      kr[b] = vr[b] = make_uint4(0, 0, 0, 0);
+      if (i < rows * vecs) {
+        const std::int64_t o = at(i / vecs, (i % vecs) * 8);
+        if (o >= 0) {
+          kr[b] = __ldg(reinterpret_cast<const uint4*>(k_src + o));
+          vr[b] = __ldg(reinterpret_cast<const uint4*>(v_src + o));
+        }
+      }
+    }
+#pragma unroll
+    for (int b = 0; b < kBatch; ++b) {
+      const int i = base + b * THREADS;
+      if (i < rows * vecs) {
+        *reinterpret_cast<uint4*>(k_dst + (i / vecs) * ld + (i % vecs) * 8) = kr[b];
+        *reinterpret_cast<uint4*>(v_dst + (i / vecs) * ld + (i % vecs) * 8) = vr[b];
+      }
+    }
+  }
+}
+
 template <int WARPS, int DP>
 __global__ void __launch_bounds__(WARPS * 32) attention_mma_kernel(AttentionArgs a) {
   constexpr int kM = 16 * WARPS, kThreads = WARPS * 32, kLd = DP + 8, kNt = DP / 8;
@@ -64,6 +96,7 @@ __global__ void __launch_bounds__(WARPS * 32) attention_mma_kernel(AttentionArgs
   bf16* k_s = q_s + kM * kLd;
   bf16* v_s = k_s + kKeyTile * kLd;
 
+  if (a.counts != nullptr && static_cast<int>(blockIdx.x) >= a.counts[0]) return;  // whole CTA: no barrier skipped
   const AttnWork w = a.work[blockIdx.x];
   const AttnSequence seq = a.sequences[w.seq];
   const int d = a.head_dim, group = a.num_heads / a.num_kv_heads, units = seq.rows * group;
@@ -96,14 +129,18 @@ __global__ void __launch_bounds__(WARPS * 32) attention_mma_kernel(AttentionArgs
       return (static_cast<std::int64_t>(table[j / a.block_size]) * a.num_kv_heads + w.kv_head) * head_stride +
              (j % a.block_size) * d + c;
     };
-    stage<kThreads>(k_s, kLd, kKeyTile, DP, [&](int key, int c) -> const bf16* {
-      const std::int64_t at = kv_at(key, c);
-      return at < 0 ? nullptr : a.k_cache + at;
-    });
-    stage<kThreads>(v_s, kLd, kKeyTile, DP, [&](int key, int c) -> const bf16* {
-      const std::int64_t at = kv_at(key, c);
-      return at < 0 ? nullptr : a.v_cache + at;
-    });
+    if constexpr (DP <= 128) {
+      stage_kv<kThreads>(k_s, v_s, kLd, kKeyTile, DP, a.k_cache, a.v_cache, kv_at);
+    } else {  // 256-wide heads: twice the registers per batch; one tensor at a time
+      stage<kThreads>(k_s, kLd, kKeyTile, DP, [&](int key, int c) -> const bf16* {
+        const std::int64_t at = kv_at(key, c);
+        return at < 0 ? nullptr : a.k_cache + at;
+      });
+      stage<kThreads>(v_s, kLd, kKeyTile, DP, [&](int key, int c) -> const bf16* {
+        const std::int64_t at = kv_at(key, c);
+        return at < 0 ? nullptr : a.v_cache + at;
+      });
+    }
     __syncthreads();
     // Warp-uniform skip (mma.sync needs the whole warp): none of its rows sees these keys.
     if (__all_sync(0xffffffffu, kt > limit0 && kt > limit1)) continue;
@@ -216,6 +253,7 @@ __global__ void __launch_bounds__(WARPS * 32) attention_mma_kernel(AttentionArgs
         if (col + 1 < d) dst[col + 1] = __float2bfloat16(o[n][2 * half + 1] * inv);
       }
     } else {
+      if (unit >= units) continue;  // padding unit: the combine kernel never reads its slot
       const std::int64_t slot = static_cast<std::int64_t>(w.partial) * kM + u;
       float* po = a.partial_o + slot * dps;
 #pragma unroll

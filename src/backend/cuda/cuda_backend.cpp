@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <map>
 #include <vector>
 
@@ -12,6 +13,8 @@
 #include "backend/cuda/gemm.h"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/op_profiler.h"
+#include "backend/cuda/step_area.h"
+#include "backend/cuda/step_graphs.h"
 #include "util/error.h"
 
 namespace wedlm {
@@ -83,9 +86,14 @@ class CudaBackend final : public Backend {
     name_ = std::string("cuda (") + prop.name + ")";
     WEDLM_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
     gemm_ = std::make_unique<Gemm>(stream_);
+    const char* graphs = std::getenv("WEDLM_CUDA_GRAPHS");
+    // Per-op profiling times each op with events, which a replayed graph cannot do.
+    graphs_enabled_ = !profiler_.enabled() && !(graphs != nullptr && *graphs == '0');
   }
 
   ~CudaBackend() override {
+    if (stream_ != nullptr) cudaStreamSynchronize(stream_);
+    graphs_.clear();
     gemm_.reset();
     if (pinned_ != nullptr) cudaFreeHost(pinned_);
     if (stream_ != nullptr) cudaStreamDestroy(stream_);
@@ -151,7 +159,14 @@ class CudaBackend final : public Backend {
     for (std::int32_t id : ids) {
       if (id < 0 || id >= t.out_features) fail("token id {} is outside the vocabulary (size {})", id, t.out_features);
     }
-    const std::int32_t* d_ids = ids_.upload(ids, stream_);
+    const std::int32_t* d_ids = nullptr;
+    if (recording_) {
+      expect_chunk_span(ids, chunk_ids_, "ids");
+      d_ids = area_.ids();
+      record_vocab_ = t.out_features;
+    } else {
+      d_ids = ids_.upload(ids, stream_);
+    }
     profiler_.begin(stream_);
     launch_embed(t.w(), d_ids, mat(out), stream_);
     profiler_.end("embed", stream_);
@@ -188,7 +203,7 @@ class CudaBackend final : public Backend {
     gemm_->prepare(g);  // candidate timing stays outside the profiled region
     profiler_.begin(stream_);
     gemm_->run(g);
-    profiler_.end(profiler_.enabled() ? "linear " + std::to_string(g.n) + "x" + std::to_string(g.k) + " rows " + std::to_string(g.rows) : std::string(), stream_);
+    profiler_.end(profiler_.enabled() ? "linear " + std::to_string(g.n) + "x" + std::to_string(g.k) + " rows " + std::to_string(g.rows) + " " + gemm_->path(g) : std::string(), stream_);
   }
 
   void qk_norm_rope(DeviceMatrix qkv, const AttentionShape& s, const VectorWeight* q_norm, const VectorWeight* k_norm,
@@ -201,7 +216,12 @@ class CudaBackend final : public Backend {
     a.q_norm = q_norm ? static_cast<const CudaVector*>(q_norm)->values.as<float>() : nullptr;
     a.k_norm = k_norm ? static_cast<const CudaVector*>(k_norm)->values.as<float>() : nullptr;
     a.eps = eps;
-    a.positions = positions_.upload(positions, stream_);
+    if (recording_) {
+      expect_chunk_span(positions, chunk_positions_, "positions");
+      a.positions = area_.positions();
+    } else {
+      a.positions = positions_.upload(positions, stream_);
+    }
     a.inv_freq = inverse_frequencies(rope_theta, s.head_dim);
     profiler_.begin(stream_);
     launch_qk_norm_rope(a, stream_);
@@ -211,6 +231,7 @@ class CudaBackend final : public Backend {
   void attention(DeviceMatrix qkv, const AttentionShape& shape, KvCache& base, std::int64_t layer,
                  std::span<const AttentionSequence> sequences, DeviceMatrix out) override {
     auto& cache = static_cast<CudaKvCache&>(base);
+    if (recording_) return record_attention(qkv, shape, cache, layer, sequences, out);
     const AttentionPlan& plan = plan_for(sequences, qkv.rows, shape, cache.shape());
     const std::int32_t* packed = plan_device_;
     const int d = static_cast<int>(shape.head_dim);
@@ -251,6 +272,7 @@ class CudaBackend final : public Backend {
   }
 
   void gather_rows(DeviceMatrix x, std::span<const std::int32_t> rows, DeviceMatrix out) override {
+    not_while_recording("gather_rows");
     for (std::int32_t r : rows) {
       if (r < 0 || r >= x.rows) fail("internal: gather row {} outside {} rows", r, x.rows);
     }
@@ -262,6 +284,7 @@ class CudaBackend final : public Backend {
   // bf16 rows go to a pinned buffer (half the bytes of fp32, and pinned memory copies at full
   // PCIe speed instead of through the driver's pageable staging), then widen on the host.
   void download(DeviceMatrix x, float* host) override {
+    not_while_recording("download");
     const std::int64_t n = x.rows * x.cols;
     if (static_cast<std::size_t>(n) > pinned_elements_) {
       if (pinned_ != nullptr) WEDLM_CUDA_CHECK(cudaFreeHost(pinned_));
@@ -283,6 +306,7 @@ class CudaBackend final : public Backend {
   }
 
   void summarize_logits(DeviceMatrix logits, float* entropy, std::int32_t* argmax) override {
+    not_while_recording("summarize_logits");
     const std::size_t rows = static_cast<std::size_t>(logits.rows);
     if (rows == 0) return;
     const std::size_t bytes = rows * (sizeof(float) + sizeof(std::int32_t));
@@ -298,7 +322,114 @@ class CudaBackend final : public Backend {
     profiler_.collect();
   }
 
+  // A chunk of at most StepArea::kMaxRows rows runs as one CUDA graph per (owner, rows, cache,
+  // tile size): eagerly the first time (GEMM candidates are timed, kernels configured), recorded
+  // the second time, replayed from then on with the chunk's data copied into the step area.
+  bool begin_chunk(const ChunkInputs& in) override {
+    const std::int64_t rows = static_cast<std::int64_t>(in.ids.size());
+    if (!graphs_enabled_ || rows == 0 || rows > StepArea::kMaxRows || in.cache == nullptr) return false;
+    auto& cache = static_cast<CudaKvCache&>(*in.cache);
+    chunk_plan_ = plan_attention(in.sequences, rows, in.attention, cache.shape(), sm_count_);
+    if (area_.ensure(in.attention, sm_count_, chunk_plan_.work_at - chunk_plan_.tables_at)) {
+      // Recorded graphs point into the old area.
+      WEDLM_CUDA_CHECK(cudaStreamSynchronize(stream_));
+      graphs_.clear();
+    }
+    if (!area_.fill(in.ids, in.positions, chunk_plan_)) return false;
+    const KvCacheShape& c = cache.shape();
+    const StepGraphs::Key key = {reinterpret_cast<std::intptr_t>(in.owner), rows,
+                                 reinterpret_cast<std::intptr_t>(cache.k(0)), reinterpret_cast<std::intptr_t>(cache.v(0)),
+                                 c.num_layers, c.num_kv_heads, c.head_dim, c.block_size, c.num_blocks,
+                                 in.attention.num_heads, in.attention.num_kv_heads, in.attention.head_dim,
+                                 chunk_plan_.m_tile};
+    if (const StepGraphs::Entry* found = graphs_.find(key)) {
+      for (std::int32_t id : in.ids) {
+        if (id < 0 || id >= found->vocab) fail("token id {} is outside the vocabulary (size {})", id, found->vocab);
+      }
+      area_.upload(stream_);
+      graphs_.launch(*found, stream_, true);
+      return true;
+    }
+    if (!graphs_.seen_before(key)) return false;
+    area_.upload(stream_);
+    chunk_ids_ = in.ids;
+    chunk_positions_ = in.positions;
+    record_key_ = key;
+    record_vocab_ = 0;
+    gemm_->set_tuning(false);  // timing candidates would synchronize inside the capture
+    graphs_.begin_capture(stream_);
+    recording_ = true;
+    return false;
+  }
+
+  void end_chunk(bool completed) override {
+    if (!recording_) return;
+    recording_ = false;
+    gemm_->set_tuning(true);
+    if (!completed) {
+      graphs_.abandon_capture(stream_);
+      return;
+    }
+    // The capture ran nothing: launching the new graph is this chunk's execution.
+    graphs_.launch(graphs_.end_capture(stream_, record_key_, record_vocab_), stream_, false);
+  }
+
+  void forget_owner(const void* owner) override {
+    WEDLM_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    graphs_.forget(reinterpret_cast<std::intptr_t>(owner));
+  }
+
+  void set_graphs_enabled(bool on) { graphs_enabled_ = on && !profiler_.enabled(); }
+  void set_gemv_mode(GemvMode mode) { gemm_->set_gemv_mode(mode); }
+  GraphStats graph_stats() const { return {graphs_.recorded(), graphs_.replayed()}; }
+
  private:
+  static void expect_chunk_span(std::span<const std::int32_t> got, std::span<const std::int32_t> chunk, const char* what) {
+    if (got.data() != chunk.data() || got.size() != chunk.size()) {
+      fail("internal: an op of a recorded chunk got other {} than begin_chunk", what);
+    }
+  }
+  void not_while_recording(const char* op) const {
+    if (recording_) fail("internal: {} inside a recorded chunk", op);
+  }
+
+  // The attention of a chunk being recorded: the plan made in begin_chunk lives in the step
+  // area; the grids are sized for the largest plan of this row count, the real counts are read
+  // on the device.
+  void record_attention(DeviceMatrix qkv, const AttentionShape& shape, CudaKvCache& cache, std::int64_t layer,
+                        std::span<const AttentionSequence> sequences, DeviceMatrix out) {
+    if (qkv.rows != chunk_plan_.rows || static_cast<std::int64_t>(sequences.size()) * 4 !=
+                                            chunk_plan_.tables_at - chunk_plan_.sequences_at) {
+      fail("internal: the attention of a recorded chunk differs from its begin_chunk");
+    }
+    const int d = static_cast<int>(shape.head_dim);
+    launch_kv_scatter(static_cast<const bf16*>(qkv.data), qkv.stride, qkv.rows, area_.row_slot(),
+                      static_cast<int>(shape.num_heads), static_cast<int>(shape.num_kv_heads), d,
+                      static_cast<int>(cache.shape().block_size), cache.k(layer), cache.v(layer), stream_);
+    AttentionArgs a;
+    a.qkv = static_cast<const bf16*>(qkv.data);
+    a.qkv_stride = qkv.stride;
+    a.k_cache = cache.k(layer);
+    a.v_cache = cache.v(layer);
+    a.num_heads = static_cast<int>(shape.num_heads);
+    a.num_kv_heads = static_cast<int>(shape.num_kv_heads);
+    a.head_dim = d;
+    a.block_size = static_cast<int>(cache.shape().block_size);
+    a.sequences = reinterpret_cast<const AttnSequence*>(area_.sequences());
+    a.tables = area_.tables();
+    a.work = reinterpret_cast<const AttnWork*>(area_.work());
+    a.work_count = area_.work_capacity(qkv.rows, chunk_plan_.m_tile);
+    a.combine = reinterpret_cast<const AttnCombine*>(area_.combine());
+    a.combine_count = area_.combine_capacity(qkv.rows, chunk_plan_.m_tile);
+    a.counts = area_.counts();
+    a.partial_o = area_.partial_o();
+    a.partial_ml = area_.partial_ml();
+    a.out = static_cast<bf16*>(out.data);
+    a.out_stride = out.stride;
+    a.m_tile = chunk_plan_.m_tile;
+    launch_attention(a, stream_);
+  }
+
   // Converts a checkpoint tensor to bf16 on the GPU: bf16 copies straight from the (mapped) file;
   // f32/f16 go up in chunks and are converted by a kernel, so no host copy of the model is made.
   void upload_bf16(const TensorInfo& t, bf16* dest) {
@@ -325,19 +456,18 @@ class CudaBackend final : public Backend {
   // inv_freq[i] = theta^(-2i/d) computed exactly as the CPU backend does (fp32 pow on the host),
   // so both backends rotate by the same angles.
   const float* inverse_frequencies(double theta, std::int64_t d) {
-    if (theta != inv_freq_theta_ || d != inv_freq_dim_) {
+    DeviceMemory& table = inv_freq_tables_[{theta, d}];  // never freed: recorded graphs point at it
+    if (table.get() == nullptr) {
       std::vector<float> host(static_cast<std::size_t>(d / 2));
       for (std::int64_t i = 0; i < d / 2; ++i) {
         const float exponent = static_cast<float>(2 * i) / static_cast<float>(d);
         host[static_cast<std::size_t>(i)] = 1.0f / std::pow(static_cast<float>(theta), exponent);
       }
-      inv_freq_ = DeviceMemory(host.size() * sizeof(float));
-      WEDLM_CUDA_CHECK(cudaMemcpyAsync(inv_freq_.get(), host.data(), host.size() * sizeof(float), cudaMemcpyHostToDevice, stream_));
+      table = DeviceMemory(host.size() * sizeof(float));
+      WEDLM_CUDA_CHECK(cudaMemcpyAsync(table.get(), host.data(), host.size() * sizeof(float), cudaMemcpyHostToDevice, stream_));
       WEDLM_CUDA_CHECK(cudaStreamSynchronize(stream_));
-      inv_freq_theta_ = theta;
-      inv_freq_dim_ = d;
     }
-    return inv_freq_.as<float>();
+    return table.as<float>();
   }
 
   // The plan depends only on the sequences (rows, slots, block tables): rebuilt and uploaded
@@ -376,15 +506,23 @@ class CudaBackend final : public Backend {
   std::unique_ptr<Gemm> gemm_;
   OpProfiler profiler_;
   std::map<const void*, std::weak_ptr<DeviceMemory>> uploaded_;
-  DeviceMemory staging_, inv_freq_, partial_o_, partial_ml_, summary_;
+  DeviceMemory staging_, partial_o_, partial_ml_, summary_;
+  std::map<std::pair<double, std::int64_t>, DeviceMemory> inv_freq_tables_;
   bf16* pinned_ = nullptr;  // host, page-locked: logits on their way to the caller
   std::size_t pinned_elements_ = 0;
-  double inv_freq_theta_ = 0;
-  std::int64_t inv_freq_dim_ = 0;
   DeviceArray<std::int32_t> ids_, positions_, gather_, plan_upload_;
   std::vector<std::int32_t> signature_, plan_signature_;
   AttentionPlan plan_;
   const std::int32_t* plan_device_ = nullptr;
+  // CUDA graphs of whole chunks.
+  bool graphs_enabled_ = true;
+  bool recording_ = false;
+  StepArea area_;
+  StepGraphs graphs_;
+  AttentionPlan chunk_plan_;
+  std::span<const std::int32_t> chunk_ids_, chunk_positions_;
+  StepGraphs::Key record_key_;
+  std::int64_t record_vocab_ = 0;
 };
 
 }  // namespace
@@ -420,5 +558,13 @@ bool cuda_device_available() {
 }
 
 std::unique_ptr<Backend> make_cuda_backend() { return std::make_unique<cuda::CudaBackend>(); }
+
+namespace cuda {
+
+void set_graphs_enabled(Backend& backend, bool on) { dynamic_cast<CudaBackend&>(backend).set_graphs_enabled(on); }
+void set_gemv_mode(Backend& backend, GemvMode mode) { dynamic_cast<CudaBackend&>(backend).set_gemv_mode(mode); }
+GraphStats graph_stats(const Backend& backend) { return dynamic_cast<const CudaBackend&>(backend).graph_stats(); }
+
+}  // namespace cuda
 
 }  // namespace wedlm

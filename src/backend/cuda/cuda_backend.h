@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "backend/backend.h"
+#include "backend/cuda/gemv_mode.h"
 
 namespace wedlm {
 
@@ -20,6 +21,20 @@ struct CopyBandwidth {
 };
 // Median over `repeats` copies of `bytes` between two device buffers.
 CopyBandwidth measure_copy_bandwidth(std::size_t bytes = std::size_t{1} << 30, int repeats = 20);
+
+// Chunks of a few rows run as CUDA graphs (off with WEDLM_CUDA_GRAPHS=0, and while
+// WEDLM_CUDA_PROFILE times single ops). For tests and A/B timing: switch them on a CUDA backend,
+// and count what was recorded and replayed.
+struct GraphStats {
+  long recorded = 0;
+  long replayed = 0;
+};
+void set_graphs_enabled(Backend& backend, bool on);
+GraphStats graph_stats(const Backend& backend);
+
+// Skinny GEMMs (<= 8 rows) may run on our GEMV kernel instead of cuBLASLt; applies to shapes
+// not planned yet.
+void set_gemv_mode(Backend& backend, GemvMode mode);
 
 }  // namespace cuda
 

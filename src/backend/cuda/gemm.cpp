@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/gemv.h"
 #include "util/error.h"
 
 namespace wedlm::cuda {
@@ -70,7 +71,17 @@ Gemm::Plan& Gemm::plan_for(const GemmArgs& g) {
          static_cast<int>(status));
   }
   p.algo = results[0].algo;
-  if (tuning_ && count > 1) {
+  bool gemv_applies = false;
+  for (int v = 0; v < kGemvVariants; ++v) gemv_applies = gemv_applies || gemv_supported(g, v);
+  gemv_applies = gemv_applies && gemv_mode_ != GemvMode::Never;
+  if (gemv_applies && gemv_mode_ == GemvMode::Always) {
+    // Forced (tests): the variant alternates with the row count, so that every variant runs.
+    for (int i = 0; i < kGemvVariants && p.gemv < 0; ++i) {
+      const int v = static_cast<int>((g.rows + i) % kGemvVariants);
+      if (gemv_supported(g, v)) p.gemv = v;
+    }
+  }
+  if (tuning_ && p.gemv < 0 && (count > 1 || gemv_applies)) {
     // Time every candidate on the real operands (the output is rewritten by the caller's run).
     cudaEvent_t start, stop;
     WEDLM_CUDA_CHECK(cudaEventCreate(&start));
@@ -87,6 +98,20 @@ Gemm::Plan& Gemm::plan_for(const GemmArgs& g) {
       if (ms < best) {
         best = ms;
         p.algo = results[i].algo;
+      }
+    }
+    for (int v = 0; gemv_applies && v < kGemvVariants; ++v) {
+      if (!gemv_supported(g, v)) continue;
+      launch_gemv(g, v, stream_);  // warm-up
+      WEDLM_CUDA_CHECK(cudaEventRecord(start, stream_));
+      for (int r = 0; r < kTimedRuns; ++r) launch_gemv(g, v, stream_);
+      WEDLM_CUDA_CHECK(cudaEventRecord(stop, stream_));
+      WEDLM_CUDA_CHECK(cudaEventSynchronize(stop));
+      float ms = 0;
+      WEDLM_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+      if (ms < best) {
+        best = ms;
+        p.gemv = v;
       }
     }
     cudaEventDestroy(start);
@@ -107,7 +132,17 @@ void Gemm::launch(const Plan& p, const GemmArgs& g, const cublasLtMatmulAlgo_t& 
 void Gemm::run(const GemmArgs& g) {
   if (g.rows == 0) return;
   const Plan& p = plan_for(g);
-  launch(p, g, p.algo);
+  if (p.gemv >= 0) {
+    launch_gemv(g, p.gemv, stream_);
+  } else {
+    launch(p, g, p.algo);
+  }
+}
+
+const char* Gemm::path(const GemmArgs& g) {
+  if (g.rows == 0) return "none";
+  const Plan& p = plan_for(g);
+  return p.gemv >= 0 ? gemv_variant_name(p.gemv) : "lt";
 }
 
 }  // namespace wedlm::cuda

@@ -10,6 +10,7 @@
 #include <map>
 #include <tuple>
 
+#include "backend/cuda/gemv_mode.h"
 #include "backend/cuda/kernels.h"
 
 namespace wedlm::cuda {
@@ -38,6 +39,10 @@ class Gemm {
   }
   // Plans may time candidates; turn that off (e.g. while a CUDA graph is being captured).
   void set_tuning(bool on) { tuning_ = on; }
+  // Applies to shapes planned from now on.
+  void set_gemv_mode(GemvMode mode) { gemv_mode_ = mode; }
+  // What runs this shape ("lt", "gemv4", ...), for the per-op profile; plans it if needed.
+  const char* path(const GemmArgs& args);
 
  private:
   using Key = std::tuple<std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t, bool>;
@@ -45,6 +50,7 @@ class Gemm {
     cublasLtMatmulDesc_t desc = nullptr;
     cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
     cublasLtMatmulAlgo_t algo{};
+    int gemv = -1;  // our kernel's variant instead of cuBLASLt, or -1
   };
   Plan& plan_for(const GemmArgs& args);
   void launch(const Plan& plan, const GemmArgs& args, const cublasLtMatmulAlgo_t& algo);
@@ -54,6 +60,7 @@ class Gemm {
   void* workspace_ = nullptr;
   std::size_t workspace_bytes_ = 0;
   bool tuning_ = true;
+  GemvMode gemv_mode_ = GemvMode::Timed;
   std::map<Key, Plan> plans_;
 };
 

@@ -1,0 +1,23 @@
+#pragma once
+// out = x W^T (+ bias) for a few rows (decoding): one warp per output feature streams that
+// weight row once with 16-byte loads, several in flight, and applies it to every row of x
+// (which stays in L1/L2). cuBLASLt's kernels for these shapes reached 58-91% of the copy
+// bandwidth; Gemm times this kernel against them per shape and keeps the faster.
+#include "backend/cuda/gemm.h"
+
+namespace wedlm::cuda {
+
+constexpr std::int64_t kGemvMaxRows = 8;      // variants 0, 1 (CUDA cores)
+constexpr std::int64_t kGemvMmaMaxRows = 32;  // variant 2 (tensor cores)
+// Variants 0 and 1 differ in the weight loads each lane keeps in flight (4 or 8 16-byte
+// vectors): which streams faster depends on the shape. Variant 2 uses mma.sync and serves up
+// to 32 rows (WeDLM steps), where x re-read per feature would swamp L1.
+constexpr int kGemvVariants = 3;
+// Whether a variant takes these operands: k and the row strides multiples of 8 elements,
+// 16-byte aligned pointers, rows within the variant's limit (variant 2: n % 16 == 0 and
+// k % 32 == 0 too).
+bool gemv_supported(const GemmArgs& args, int variant);
+void launch_gemv(const GemmArgs& args, int variant, cudaStream_t stream);
+const char* gemv_variant_name(int variant);
+
+}  // namespace wedlm::cuda
