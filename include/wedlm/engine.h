@@ -43,6 +43,7 @@ struct GenerateResult {
   double tokens_per_forward() const {
     return forwards ? static_cast<double>(output.size()) / static_cast<double>(forwards) : 0.0;
   }
+  double decode_tokens_per_s() const { return decode_ms > 0 ? 1e3 * static_cast<double>(output.size()) / decode_ms : 0.0; }
 };
 
 // Called with the tokens committed by each step. Returning false ends the sequence (the caller

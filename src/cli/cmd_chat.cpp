@@ -18,7 +18,7 @@ namespace {
 
 struct ChatFlags {
   GenerationOptions options;
-  std::string system, enable_thinking = "default";
+  ChatFlagValues chat;
 };
 
 void run(ChatFlags& f) {
@@ -28,8 +28,7 @@ void run(ChatFlags& f) {
   std::optional<Tokenizer> tokenizer = load_tokenizer(engine.info().directory, f.options.tokenizer_dir);
   if (!tokenizer) fail("chat needs a tokenizer.json (in the model directory or --tokenizer DIR)");
   ChatTemplate chat_template = ChatTemplate::from_model_dir(dir);
-  ChatTemplateOptions template_options;
-  if (f.enable_thinking != "default") template_options.enable_thinking = f.enable_thinking == "true";
+  const ChatTemplateOptions template_options = f.chat.template_options();
   std::vector<TokenId> eos(engine.info().eos_token_ids.begin(), engine.info().eos_token_ids.end());
   std::vector<TokenId> chat_stops = default_chat_stop_ids(*tokenizer, eos);
 
@@ -37,7 +36,7 @@ void run(ChatFlags& f) {
   nlohmann::ordered_json history = nlohmann::ordered_json::array();
   auto reset = [&] {
     history = nlohmann::ordered_json::array();
-    if (!f.system.empty()) history.push_back({{"role", "system"}, {"content", f.system}});
+    if (!f.chat.system.empty()) history.push_back({{"role", "system"}, {"content", f.chat.system}});
   };
   reset();
   if (interactive) std::fprintf(stderr, "wedlm chat: /reset clears the conversation, /exit quits\n");
@@ -83,7 +82,7 @@ void run(ChatFlags& f) {
     history.push_back({{"role", "assistant"}, {"content", stream.stopped() ? stream.text() : tokenizer->decode(content_ids, true)}});
     std::fprintf(stderr, "[%lld tokens, %.2f tokens/forward, %.1f tokens/s]\n", static_cast<long long>(result.output.size()),
                  result.tokens_per_forward(),
-                 result.decode_ms > 0 ? 1e3 * static_cast<double>(result.output.size()) / result.decode_ms : 0.0);
+                 result.decode_tokens_per_s());
   }
 }
 
@@ -93,9 +92,7 @@ void add_chat_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("chat", "Interactive multi-turn chat (/reset, /exit)");
   static ChatFlags flags;
   flags.options.add_to(*cmd);
-  cmd->add_option("--system", flags.system, "System message");
-  cmd->add_option("--enable-thinking", flags.enable_thinking, "Chat template thinking switch: true or false")
-      ->check(CLI::IsMember({"true", "false", "default"}));
+  flags.chat.add_to(*cmd);
   cmd->callback([] { run(flags); });
 }
 

@@ -16,7 +16,8 @@ namespace {
 
 struct GenerateFlags {
   GenerationOptions options;
-  std::string prompt, prompt_ids, system, enable_thinking = "default";
+  std::string prompt, prompt_ids;
+  ChatFlagValues chat_flags;
   bool chat = false, as_json = false;
 };
 
@@ -28,10 +29,9 @@ std::vector<std::int32_t> prompt_tokens(const GenerateFlags& f, const std::optio
   }
   if (!f.chat) return tokenizer->encode(f.prompt);
   nlohmann::ordered_json messages = nlohmann::ordered_json::array();
-  if (!f.system.empty()) messages.push_back({{"role", "system"}, {"content", f.system}});
+  if (!f.chat_flags.system.empty()) messages.push_back({{"role", "system"}, {"content", f.chat_flags.system}});
   messages.push_back({{"role", "user"}, {"content", f.prompt}});
-  ChatTemplateOptions options;
-  if (f.enable_thinking != "default") options.enable_thinking = f.enable_thinking == "true";
+  const ChatTemplateOptions options = f.chat_flags.template_options();
   std::string text = ChatTemplate::from_model_dir(template_dir).render(messages, nullptr, options);
   return tokenizer->encode(text);
 }
@@ -68,7 +68,7 @@ void run(GenerateFlags& f) {
     if (!f.as_json) std::fwrite(rest.data(), 1, rest.size(), stdout);
   }
   const FinishReason finish = stream && stream->stopped() ? FinishReason::stop : result.finish_reason;
-  const double decode_tps = result.decode_ms > 0 ? 1e3 * static_cast<double>(result.output.size()) / result.decode_ms : 0.0;
+  const double decode_tps = result.decode_tokens_per_s();
   if (f.as_json) {
     nlohmann::json out = {{"output_ids", result.output},
                           {"finish_reason", to_string(finish)},
@@ -104,9 +104,7 @@ void add_generate_command(CLI::App& app) {
   cmd->add_option("-p,--prompt", flags.prompt, "Prompt text");
   cmd->add_option("--prompt-ids", flags.prompt_ids, "Prompt as comma-separated token ids");
   cmd->add_flag("--chat", flags.chat, "Wrap the prompt in the model's chat template as a user message");
-  cmd->add_option("--system", flags.system, "System message for --chat");
-  cmd->add_option("--enable-thinking", flags.enable_thinking, "Chat template thinking switch: true or false")
-      ->check(CLI::IsMember({"true", "false", "default"}));
+  flags.chat_flags.add_to(*cmd);
   cmd->add_flag("--json", flags.as_json, "Print one JSON object instead of streaming text");
   cmd->callback([] { run(flags); });
 }

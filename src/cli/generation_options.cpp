@@ -43,6 +43,18 @@ void GenerationOptions::finalize() {
   request.ignore_eos = ignore_eos;
 }
 
+void ChatFlagValues::add_to(CLI::App& cmd) {
+  cmd.add_option("--system", system, "System message of the conversation");
+  cmd.add_option("--enable-thinking", enable_thinking, "Chat template thinking switch: true or false")
+      ->check(CLI::IsMember({"true", "false", "default"}));
+}
+
+ChatTemplateOptions ChatFlagValues::template_options() const {
+  ChatTemplateOptions options;
+  if (enable_thinking != "default") options.enable_thinking = enable_thinking == "true";
+  return options;
+}
+
 EngineOptions GenerationOptions::engine_options() const {
   return EngineOptions{model, device, context, true};
 }

@@ -6,6 +6,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "wedlm/chat_template.h"
 #include "wedlm/engine.h"
 #include "wedlm/tokenizer.h"
 
@@ -27,6 +28,15 @@ struct GenerationOptions {
   // Checks the values CLI11 cannot (mode, ranges tied to each other) and fills `request`.
   void finalize();
   EngineOptions engine_options() const;
+};
+
+// The chat flags of `generate --chat` and `chat`: system message and the template's thinking switch.
+struct ChatFlagValues {
+  std::string system;
+  std::string enable_thinking = "default";  // true | false | default (the template's own default)
+
+  void add_to(CLI::App& cmd);
+  ChatTemplateOptions template_options() const;
 };
 
 // The tokenizer of a model (tokenizer.json in `tokenizer_dir`, or the model's directory), or
