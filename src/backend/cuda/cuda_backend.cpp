@@ -240,15 +240,7 @@ class CudaBackend final : public Backend {
                       static_cast<int>(shape.num_heads), static_cast<int>(shape.num_kv_heads), d,
                       static_cast<int>(cache.shape().block_size), cache.k(layer), cache.v(layer), stream_);
     profiler_.end("kv_scatter", stream_);
-    AttentionArgs a;
-    a.qkv = static_cast<const bf16*>(qkv.data);
-    a.qkv_stride = qkv.stride;
-    a.k_cache = cache.k(layer);
-    a.v_cache = cache.v(layer);
-    a.num_heads = static_cast<int>(shape.num_heads);
-    a.num_kv_heads = static_cast<int>(shape.num_kv_heads);
-    a.head_dim = d;
-    a.block_size = static_cast<int>(cache.shape().block_size);
+    AttentionArgs a = attention_args(qkv, shape, cache, layer);
     a.sequences = reinterpret_cast<const AttnSequence*>(packed + plan.sequences_at);
     a.tables = packed + plan.tables_at;
     a.work = reinterpret_cast<const AttnWork*>(packed + plan.work_at);
@@ -384,6 +376,22 @@ class CudaBackend final : public Backend {
   GraphStats graph_stats() const { return {graphs_.recorded(), graphs_.replayed()}; }
 
  private:
+  // The fields of an attention launch that do not depend on how the plan reaches the device
+  // (uploaded per call, or read from a graph's fixed step area).
+  static AttentionArgs attention_args(DeviceMatrix qkv, const AttentionShape& shape, CudaKvCache& cache,
+                                      std::int64_t layer) {
+    AttentionArgs a;
+    a.qkv = static_cast<const bf16*>(qkv.data);
+    a.qkv_stride = qkv.stride;
+    a.k_cache = cache.k(layer);
+    a.v_cache = cache.v(layer);
+    a.num_heads = static_cast<int>(shape.num_heads);
+    a.num_kv_heads = static_cast<int>(shape.num_kv_heads);
+    a.head_dim = static_cast<int>(shape.head_dim);
+    a.block_size = static_cast<int>(cache.shape().block_size);
+    return a;
+  }
+
   static void expect_chunk_span(std::span<const std::int32_t> got, std::span<const std::int32_t> chunk, const char* what) {
     if (got.data() != chunk.data() || got.size() != chunk.size()) {
       fail("internal: an op of a recorded chunk got other {} than begin_chunk", what);
@@ -406,15 +414,7 @@ class CudaBackend final : public Backend {
     launch_kv_scatter(static_cast<const bf16*>(qkv.data), qkv.stride, qkv.rows, area_.row_slot(),
                       static_cast<int>(shape.num_heads), static_cast<int>(shape.num_kv_heads), d,
                       static_cast<int>(cache.shape().block_size), cache.k(layer), cache.v(layer), stream_);
-    AttentionArgs a;
-    a.qkv = static_cast<const bf16*>(qkv.data);
-    a.qkv_stride = qkv.stride;
-    a.k_cache = cache.k(layer);
-    a.v_cache = cache.v(layer);
-    a.num_heads = static_cast<int>(shape.num_heads);
-    a.num_kv_heads = static_cast<int>(shape.num_kv_heads);
-    a.head_dim = d;
-    a.block_size = static_cast<int>(cache.shape().block_size);
+    AttentionArgs a = attention_args(qkv, shape, cache, layer);
     a.sequences = reinterpret_cast<const AttnSequence*>(area_.sequences());
     a.tables = area_.tables();
     a.work = reinterpret_cast<const AttnWork*>(area_.work());
