@@ -72,6 +72,15 @@ struct ChunkInputs {
   std::span<const AttentionSequence> sequences;
 };
 
+// The q/k normalization and rotation of a layer (see Backend::qk_norm_rope).
+struct QkRope {
+  const VectorWeight* q_norm = nullptr;
+  const VectorWeight* k_norm = nullptr;
+  float eps = 0;
+  std::span<const std::int32_t> positions;
+  double theta = 0;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -107,6 +116,21 @@ class Backend {
                          std::span<const AttentionSequence> sequences, DeviceMatrix out) = 0;
   // gate_up = [gate | up] per row; out = silu(gate) * up.
   virtual void silu_mul(DeviceMatrix gate_up, DeviceMatrix out) = 0;
+
+  // Fused sequences of the ops above, as a layer issues them. The defaults run the ops one by
+  // one; a backend overrides them where fusing saves launches. Results equal the defaults'.
+  //
+  // qk_norm_rope(qkv, ...) then attention(qkv, ...).
+  virtual void rope_attention(DeviceMatrix qkv, const AttentionShape& shape, const QkRope& rope, KvCache& cache,
+                              std::int64_t layer, std::span<const AttentionSequence> sequences, DeviceMatrix out) {
+    qk_norm_rope(qkv, shape, rope.q_norm, rope.k_norm, rope.eps, rope.positions, rope.theta);
+    attention(qkv, shape, cache, layer, sequences, out);
+  }
+  // linear(x, gate_up, scratch) then silu_mul(scratch, out); scratch is [rows, 2 * out.cols].
+  virtual void linear_silu_mul(DeviceMatrix x, const LinearWeight& gate_up, DeviceMatrix scratch, DeviceMatrix out) {
+    linear(x, gate_up, scratch);
+    silu_mul(scratch, out);
+  }
   // out[i] = x[rows[i]].
   virtual void gather_rows(DeviceMatrix x, std::span<const std::int32_t> rows, DeviceMatrix out) = 0;
   // Copies a matrix to the host as fp32, row-major, `cols` per row.

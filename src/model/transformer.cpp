@@ -90,12 +90,11 @@ void Transformer::run_layers(KvCache& cache, std::span<const std::int32_t> ids,
   for (std::size_t i = 0; i < layers_.size(); ++i) {
     Layer& l = *layers_[i];
     backend_.linear(normed, *l.qkv, qkv);
-    backend_.qk_norm_rope(qkv, attention_shape_, l.q_norm.get(), l.k_norm.get(), eps, positions, c.rope_theta);
-    backend_.attention(qkv, attention_shape_, cache, static_cast<std::int64_t>(i), sequences, attn_out);
+    const QkRope rope{l.q_norm.get(), l.k_norm.get(), eps, positions, c.rope_theta};
+    backend_.rope_attention(qkv, attention_shape_, rope, cache, static_cast<std::int64_t>(i), sequences, attn_out);
     backend_.linear(attn_out, *l.o_proj, proj_out);
     backend_.add_rmsnorm(residual, proj_out, *l.mlp_norm, eps, normed);
-    backend_.linear(normed, *l.gate_up, gate_up);
-    backend_.silu_mul(gate_up, mlp_hidden);
+    backend_.linear_silu_mul(normed, *l.gate_up, gate_up, mlp_hidden);
     backend_.linear(mlp_hidden, *l.down_proj, proj_out);
     const VectorWeight& next_norm = i + 1 < layers_.size() ? *layers_[i + 1]->attn_norm : *final_norm_;
     backend_.add_rmsnorm(residual, proj_out, next_norm, eps, normed);

@@ -40,11 +40,13 @@ TEST_P(CudaLinear, MatchesCpuForSkinnyAndLargeShapes) {
   const TensorInfo* parts[] = {&tw1, &tw2};
   const TensorInfo* biases[] = {&tb1, &tb2};
   for (bool with_bias : {false, true}) {
-    for (std::int64_t rows : {1, 2, 3, 8, 9, 16, 27, 32, 33, 64, 300}) {
+    for (std::int64_t rows : {1, 2, 3, 4, 5, 8, 9, 16, 27, 32, 33, 64, 300}) {
       SCOPED_TRACE(testing::Message() << rows << " rows, bias " << with_bias);
       auto x = test::random_bf16(static_cast<std::size_t>(rows * k), static_cast<std::uint32_t>(rows));
       TensorInfo tx = test::bf16_tensor("x", x, rows, k);
-      std::vector<float> results[2];
+      // Plain, and as [gate | up] with the activation (fused into the GEMV where it runs).
+      const std::int64_t half = (n1 + n2) / 2;
+      std::vector<float> results[2], activated[2];
       int i = 0;
       for (Backend* b : {cpu.get(), gpu.get()}) {
         auto w = b->make_linear(parts, with_bias ? std::span<const TensorInfo* const>(biases)
@@ -52,10 +54,16 @@ TEST_P(CudaLinear, MatchesCpuForSkinnyAndLargeShapes) {
         auto in = test::upload_rows(*b, tx, rows, k);
         auto out = b->alloc(rows, n1 + n2);
         b->linear(in.matrix, *w, out->view(rows, n1 + n2));
-        results[i++] = download(*b, out->view(rows, n1 + n2));
+        results[i] = download(*b, out->view(rows, n1 + n2));
+        auto scratch = b->alloc(rows, n1 + n2);
+        auto hidden = b->alloc(rows, half);
+        b->linear_silu_mul(in.matrix, *w, scratch->view(rows, n1 + n2), hidden->view(rows, half));
+        activated[i++] = download(*b, hidden->view(rows, half));
       }
       Errors e = compare(results[1], results[0]);
       EXPECT_LT(e.rel_l2, 5e-3);
+      Errors ea = compare(activated[1], activated[0]);
+      EXPECT_LT(ea.rel_l2, 1e-2) << "linear_silu_mul";
     }
   }
 }

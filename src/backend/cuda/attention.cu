@@ -11,6 +11,7 @@
 
 #include "backend/cuda/attention_mma.h"
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/pdl.h"
 
 namespace wedlm::cuda {
 
@@ -48,6 +49,8 @@ struct Layout {
 
 template <int M>
 __global__ void __launch_bounds__(kThreads) attention_kernel(AttentionArgs a) {
+  pdl_launch_dependents();
+  pdl_wait();
   extern __shared__ __align__(128) unsigned char smem[];
   const int d = a.head_dim, dp = padded_head_dim(d);
   const Layout L(M, dp);
@@ -236,6 +239,8 @@ __device__ float combine_block_reduce(float v, bool is_max, float* scratch) {
 // column's sum over splits issues independent loads (a decode row has ~32 splits; read one
 // after another they were a chain of dependent L2 round trips).
 __global__ void __launch_bounds__(kCombineThreads) combine_kernel(AttentionArgs a) {
+  pdl_launch_dependents();
+  pdl_wait();
   if (a.counts != nullptr && static_cast<int>(blockIdx.x) >= a.counts[1]) return;
   const AttnCombine c = a.combine[blockIdx.x];
   const int u = blockIdx.y;
@@ -287,6 +292,8 @@ __global__ void __launch_bounds__(kCombineThreads) combine_kernel(AttentionArgs 
 __global__ void kv_scatter_kernel(const bf16* qkv, std::int64_t qkv_stride, const std::int32_t* row_slot,
                                   int num_heads, int num_kv_heads, int head_dim, int block_size, bf16* k_cache,
                                   bf16* v_cache) {
+  pdl_launch_dependents();
+  pdl_wait();
   const std::int64_t r = blockIdx.x;
   const std::int64_t slot = row_slot[r];
   if (slot < 0) return;
@@ -309,8 +316,7 @@ void launch_tiles(const AttentionArgs& a, cudaStream_t stream) {
     WEDLM_CUDA_CHECK(cudaFuncSetAttribute(attention_kernel<M>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
     configured = bytes;
   }
-  attention_kernel<M><<<static_cast<unsigned>(a.work_count), kThreads, static_cast<std::size_t>(bytes), stream>>>(a);
-  WEDLM_CUDA_CHECK_LAUNCH("attention_kernel");
+  launch(attention_kernel<M>, static_cast<unsigned>(a.work_count), kThreads, static_cast<std::size_t>(bytes), stream, a);
 }
 
 }  // namespace
@@ -319,9 +325,8 @@ void launch_kv_scatter(const bf16* qkv, std::int64_t qkv_stride, std::int64_t ro
                        int num_heads, int num_kv_heads, int head_dim, int block_size, bf16* k_cache, bf16* v_cache,
                        cudaStream_t stream) {
   if (rows == 0) return;
-  kv_scatter_kernel<<<static_cast<unsigned>(rows), 256, 0, stream>>>(qkv, qkv_stride, row_slot, num_heads, num_kv_heads,
+  launch(kv_scatter_kernel, static_cast<unsigned>(rows), 256, 0, stream, qkv, qkv_stride, row_slot, num_heads, num_kv_heads,
                                                                       head_dim, block_size, k_cache, v_cache);
-  WEDLM_CUDA_CHECK_LAUNCH("kv_scatter_kernel");
 }
 
 // The register-tiled kernel is the default; WEDLM_CUDA_WMMA_ATTENTION=1 selects the first,
@@ -345,8 +350,7 @@ void launch_attention(const AttentionArgs& a, cudaStream_t stream) {
   }
   if (a.combine_count > 0) {
     const dim3 grid(static_cast<unsigned>(a.combine_count), static_cast<unsigned>(a.m_tile));
-    combine_kernel<<<grid, kCombineThreads, 0, stream>>>(a);
-    WEDLM_CUDA_CHECK_LAUNCH("combine_kernel");
+    launch(combine_kernel, grid, kCombineThreads, 0, stream, a);
   }
 }
 

@@ -10,6 +10,7 @@
 #include "backend/cuda/attention.h"
 #include "backend/cuda/attention_mma.h"
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/pdl.h"
 
 namespace wedlm::cuda {
 
@@ -90,6 +91,8 @@ __device__ __forceinline__ void stage_kv(bf16* k_dst, bf16* v_dst, int ld, int r
 
 template <int WARPS, int DP>
 __global__ void __launch_bounds__(WARPS * 32) attention_mma_kernel(AttentionArgs a) {
+  pdl_launch_dependents();
+  pdl_wait();
   constexpr int kM = 16 * WARPS, kThreads = WARPS * 32, kLd = DP + 8, kNt = DP / 8;
   extern __shared__ __align__(128) unsigned char smem[];
   bf16* q_s = reinterpret_cast<bf16*>(smem);
@@ -280,8 +283,7 @@ void launch(const AttentionArgs& a, cudaStream_t stream) {
         cudaFuncSetAttribute(attention_mma_kernel<WARPS, DP>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
     configured = true;
   }
-  attention_mma_kernel<WARPS, DP><<<static_cast<unsigned>(a.work_count), WARPS * 32, bytes, stream>>>(a);
-  WEDLM_CUDA_CHECK_LAUNCH("attention_mma_kernel");
+  launch(attention_mma_kernel<WARPS, DP>, static_cast<unsigned>(a.work_count), WARPS * 32, bytes, stream, a);
 }
 
 template <int WARPS>

@@ -189,72 +189,40 @@ class CudaBackend final : public Backend {
   void add(DeviceMatrix residual, DeviceMatrix delta) override { launch_add(mat(residual), mat(delta), stream_); }
 
   void linear(DeviceMatrix x, const LinearWeight& weight, DeviceMatrix out) override {
-    const auto& w = static_cast<const CudaLinear&>(weight);
-    GemmArgs g;
-    g.x = static_cast<const bf16*>(x.data);
-    g.ldx = x.stride;
-    g.w = w.w();
-    g.bias = w.bias.get() != nullptr ? w.bias.as<bf16>() : nullptr;
-    g.out = static_cast<bf16*>(out.data);
-    g.ldout = out.stride;
-    g.rows = x.rows;
-    g.n = w.out_features;
-    g.k = w.in_features;
+    const GemmArgs g = gemm_args(x, weight, out);
     gemm_->prepare(g);  // candidate timing stays outside the profiled region
     profiler_.begin(stream_);
     gemm_->run(g);
-    profiler_.end(profiler_.enabled() ? "linear " + std::to_string(g.n) + "x" + std::to_string(g.k) + " rows " + std::to_string(g.rows) + " " + gemm_->path(g) : std::string(), stream_);
+    profiler_.end(profiler_.enabled() ? gemm_name(g, "linear") : std::string(), stream_);
+  }
+
+  // One kernel when our GEMV runs the gate/up shape; cuBLASLt + silu_mul otherwise.
+  void linear_silu_mul(DeviceMatrix x, const LinearWeight& gate_up, DeviceMatrix scratch, DeviceMatrix out) override {
+    const GemmArgs g = gemm_args(x, gate_up, scratch);
+    gemm_->prepare(g);
+    profiler_.begin(stream_);
+    const bool fused = gemm_->run_fused_silu(g, static_cast<bf16*>(out.data), out.stride);
+    profiler_.end(profiler_.enabled() ? gemm_name(g, fused ? "linear+silu_mul" : "linear") : std::string(), stream_);
+    if (!fused) silu_mul(scratch, out);
   }
 
   void qk_norm_rope(DeviceMatrix qkv, const AttentionShape& s, const VectorWeight* q_norm, const VectorWeight* k_norm,
                     float eps, std::span<const std::int32_t> positions, double rope_theta) override {
-    QkNormRopeArgs a;
-    a.qkv = mat(qkv);
-    a.num_heads = static_cast<int>(s.num_heads);
-    a.num_kv_heads = static_cast<int>(s.num_kv_heads);
-    a.head_dim = static_cast<int>(s.head_dim);
-    a.q_norm = q_norm ? static_cast<const CudaVector*>(q_norm)->values.as<float>() : nullptr;
-    a.k_norm = k_norm ? static_cast<const CudaVector*>(k_norm)->values.as<float>() : nullptr;
-    a.eps = eps;
-    if (recording_) {
-      expect_chunk_span(positions, chunk_positions_, "positions");
-      a.positions = area_.positions();
-    } else {
-      a.positions = positions_.upload(positions, stream_);
-    }
-    a.inv_freq = inverse_frequencies(rope_theta, s.head_dim);
+    const QkNormRopeArgs a = rope_args(qkv, s, QkRope{q_norm, k_norm, eps, positions, rope_theta});
     profiler_.begin(stream_);
     launch_qk_norm_rope(a, stream_);
     profiler_.end("qk_norm_rope", stream_);
   }
 
-  void attention(DeviceMatrix qkv, const AttentionShape& shape, KvCache& base, std::int64_t layer,
+  void attention(DeviceMatrix qkv, const AttentionShape& shape, KvCache& cache, std::int64_t layer,
                  std::span<const AttentionSequence> sequences, DeviceMatrix out) override {
-    auto& cache = static_cast<CudaKvCache&>(base);
-    if (recording_) return record_attention(qkv, shape, cache, layer, sequences, out);
-    const AttentionPlan& plan = plan_for(sequences, qkv.rows, shape, cache.shape());
-    const std::int32_t* packed = plan_device_;
-    const int d = static_cast<int>(shape.head_dim);
-    profiler_.begin(stream_);
-    launch_kv_scatter(static_cast<const bf16*>(qkv.data), qkv.stride, qkv.rows, packed + plan.row_slot_at,
-                      static_cast<int>(shape.num_heads), static_cast<int>(shape.num_kv_heads), d,
-                      static_cast<int>(cache.shape().block_size), cache.k(layer), cache.v(layer), stream_);
-    profiler_.end("kv_scatter", stream_);
-    AttentionArgs a = attention_args(qkv, shape, cache, layer);
-    a.sequences = reinterpret_cast<const AttnSequence*>(packed + plan.sequences_at);
-    a.tables = packed + plan.tables_at;
-    a.work = reinterpret_cast<const AttnWork*>(packed + plan.work_at);
-    a.work_count = plan.work_count;
-    a.combine = reinterpret_cast<const AttnCombine*>(packed + plan.combine_at);
-    a.combine_count = plan.combine_count;
-    a.partial_o = partial_o_.as<float>();
-    a.partial_ml = partial_ml_.as<float>();
-    a.out = static_cast<bf16*>(out.data);
-    a.out_stride = out.stride;
-    a.m_tile = plan.m_tile;
-    profiler_.begin(stream_);
-    launch_attention(a, stream_);
-    profiler_.end(profiler_.enabled() ? "attention rows " + std::to_string(qkv.rows) + " tile " + std::to_string(plan.m_tile) + " ctas " + std::to_string(plan.work_count) : std::string(), stream_);
+    run_attention(qkv, shape, nullptr, cache, layer, sequences, out);
+  }
+
+  // The K/V scatter rides along in the rope kernel (one launch fewer a layer).
+  void rope_attention(DeviceMatrix qkv, const AttentionShape& shape, const QkRope& rope, KvCache& cache,
+                      std::int64_t layer, std::span<const AttentionSequence> sequences, DeviceMatrix out) override {
+    run_attention(qkv, shape, &rope, cache, layer, sequences, out);
   }
 
   void silu_mul(DeviceMatrix gate_up, DeviceMatrix out) override {
@@ -376,6 +344,26 @@ class CudaBackend final : public Backend {
   GraphStats graph_stats() const { return {graphs_.recorded(), graphs_.replayed()}; }
 
  private:
+  static GemmArgs gemm_args(DeviceMatrix x, const LinearWeight& weight, DeviceMatrix out) {
+    const auto& w = static_cast<const CudaLinear&>(weight);
+    GemmArgs g;
+    g.x = static_cast<const bf16*>(x.data);
+    g.ldx = x.stride;
+    g.w = w.w();
+    g.bias = w.bias.get() != nullptr ? w.bias.as<bf16>() : nullptr;
+    g.out = static_cast<bf16*>(out.data);
+    g.ldout = out.stride;
+    g.rows = x.rows;
+    g.n = w.out_features;
+    g.k = w.in_features;
+    return g;
+  }
+
+  std::string gemm_name(const GemmArgs& g, const char* op) {
+    return std::string(op) + " " + std::to_string(g.n) + "x" + std::to_string(g.k) + " rows " + std::to_string(g.rows) +
+           " " + gemm_->path(g);
+  }
+
   // The fields of an attention launch that do not depend on how the plan reaches the device
   // (uploaded per call, or read from a graph's fixed step area).
   static AttentionArgs attention_args(DeviceMatrix qkv, const AttentionShape& shape, CudaKvCache& cache,
@@ -401,33 +389,84 @@ class CudaBackend final : public Backend {
     if (recording_) fail("internal: {} inside a recorded chunk", op);
   }
 
-  // The attention of a chunk being recorded: the plan made in begin_chunk lives in the step
-  // area; the grids are sized for the largest plan of this row count, the real counts are read
-  // on the device.
-  void record_attention(DeviceMatrix qkv, const AttentionShape& shape, CudaKvCache& cache, std::int64_t layer,
-                        std::span<const AttentionSequence> sequences, DeviceMatrix out) {
-    if (qkv.rows != chunk_plan_.rows || static_cast<std::int64_t>(sequences.size()) * 4 !=
-                                            chunk_plan_.tables_at - chunk_plan_.sequences_at) {
-      fail("internal: the attention of a recorded chunk differs from its begin_chunk");
+  QkNormRopeArgs rope_args(DeviceMatrix qkv, const AttentionShape& s, const QkRope& rope) {
+    QkNormRopeArgs a;
+    a.qkv = mat(qkv);
+    a.num_heads = static_cast<int>(s.num_heads);
+    a.num_kv_heads = static_cast<int>(s.num_kv_heads);
+    a.head_dim = static_cast<int>(s.head_dim);
+    a.q_norm = rope.q_norm ? static_cast<const CudaVector*>(rope.q_norm)->values.as<float>() : nullptr;
+    a.k_norm = rope.k_norm ? static_cast<const CudaVector*>(rope.k_norm)->values.as<float>() : nullptr;
+    a.eps = rope.eps;
+    if (recording_) {
+      expect_chunk_span(rope.positions, chunk_positions_, "positions");
+      a.positions = area_.positions();
+    } else {
+      a.positions = positions_.upload(rope.positions, stream_);
     }
-    const int d = static_cast<int>(shape.head_dim);
-    launch_kv_scatter(static_cast<const bf16*>(qkv.data), qkv.stride, qkv.rows, area_.row_slot(),
-                      static_cast<int>(shape.num_heads), static_cast<int>(shape.num_kv_heads), d,
-                      static_cast<int>(cache.shape().block_size), cache.k(layer), cache.v(layer), stream_);
+    a.inv_freq = inverse_frequencies(rope.theta, s.head_dim);
+    return a;
+  }
+
+  // Writes the chunk's K/V to the cache (through the rope kernel when `rope` is given) and runs
+  // attention. While a chunk is recorded, the plan made in begin_chunk lives in the step area;
+  // the grids are sized for the largest plan of this row count, the real counts are read on the
+  // device. Otherwise the plan is uploaded when the sequences changed.
+  void run_attention(DeviceMatrix qkv, const AttentionShape& shape, const QkRope* rope, KvCache& base,
+                     std::int64_t layer, std::span<const AttentionSequence> sequences, DeviceMatrix out) {
+    auto& cache = static_cast<CudaKvCache&>(base);
     AttentionArgs a = attention_args(qkv, shape, cache, layer);
-    a.sequences = reinterpret_cast<const AttnSequence*>(area_.sequences());
-    a.tables = area_.tables();
-    a.work = reinterpret_cast<const AttnWork*>(area_.work());
-    a.work_count = area_.work_capacity(qkv.rows, chunk_plan_.m_tile);
-    a.combine = reinterpret_cast<const AttnCombine*>(area_.combine());
-    a.combine_count = area_.combine_capacity(qkv.rows, chunk_plan_.m_tile);
-    a.counts = area_.counts();
-    a.partial_o = area_.partial_o();
-    a.partial_ml = area_.partial_ml();
+    const std::int32_t* row_slot = nullptr;
+    if (recording_) {
+      if (qkv.rows != chunk_plan_.rows || static_cast<std::int64_t>(sequences.size()) * 4 !=
+                                              chunk_plan_.tables_at - chunk_plan_.sequences_at) {
+        fail("internal: the attention of a recorded chunk differs from its begin_chunk");
+      }
+      row_slot = area_.row_slot();
+      a.sequences = reinterpret_cast<const AttnSequence*>(area_.sequences());
+      a.tables = area_.tables();
+      a.work = reinterpret_cast<const AttnWork*>(area_.work());
+      a.work_count = area_.work_capacity(qkv.rows, chunk_plan_.m_tile);
+      a.combine = reinterpret_cast<const AttnCombine*>(area_.combine());
+      a.combine_count = area_.combine_capacity(qkv.rows, chunk_plan_.m_tile);
+      a.counts = area_.counts();
+      a.partial_o = area_.partial_o();
+      a.partial_ml = area_.partial_ml();
+      a.m_tile = chunk_plan_.m_tile;
+    } else {
+      const AttentionPlan& plan = plan_for(sequences, qkv.rows, shape, cache.shape());
+      const std::int32_t* packed = plan_device_;
+      row_slot = packed + plan.row_slot_at;
+      a.sequences = reinterpret_cast<const AttnSequence*>(packed + plan.sequences_at);
+      a.tables = packed + plan.tables_at;
+      a.work = reinterpret_cast<const AttnWork*>(packed + plan.work_at);
+      a.work_count = plan.work_count;
+      a.combine = reinterpret_cast<const AttnCombine*>(packed + plan.combine_at);
+      a.combine_count = plan.combine_count;
+      a.partial_o = partial_o_.as<float>();
+      a.partial_ml = partial_ml_.as<float>();
+      a.m_tile = plan.m_tile;
+    }
     a.out = static_cast<bf16*>(out.data);
     a.out_stride = out.stride;
-    a.m_tile = chunk_plan_.m_tile;
+    const int block_size = static_cast<int>(cache.shape().block_size);
+    profiler_.begin(stream_);
+    if (rope != nullptr) {
+      QkNormRopeArgs r = rope_args(qkv, shape, *rope);
+      r.k_cache = cache.k(layer);
+      r.v_cache = cache.v(layer);
+      r.row_slot = row_slot;
+      r.block_size = block_size;
+      launch_qk_norm_rope(r, stream_);
+    } else {
+      launch_kv_scatter(static_cast<const bf16*>(qkv.data), qkv.stride, qkv.rows, row_slot,
+                        static_cast<int>(shape.num_heads), static_cast<int>(shape.num_kv_heads),
+                        static_cast<int>(shape.head_dim), block_size, cache.k(layer), cache.v(layer), stream_);
+    }
+    profiler_.end(rope != nullptr ? "qk_norm_rope+kv_scatter" : "kv_scatter", stream_);
+    profiler_.begin(stream_);
     launch_attention(a, stream_);
+    profiler_.end(profiler_.enabled() ? "attention rows " + std::to_string(qkv.rows) + " tile " + std::to_string(a.m_tile) + " ctas " + std::to_string(a.work_count) : std::string(), stream_);
   }
 
   // Converts a checkpoint tensor to bf16 on the GPU: bf16 copies straight from the (mapped) file;

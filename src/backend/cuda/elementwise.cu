@@ -4,8 +4,10 @@
 
 #include <cmath>
 
+#include "backend/cuda/activation.cuh"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels.h"
+#include "backend/cuda/pdl.h"
 
 namespace wedlm::cuda {
 
@@ -25,6 +27,8 @@ __device__ float block_sum(float v, float* scratch) {
 }
 
 __global__ void embed_kernel(const bf16* table, const std::int32_t* ids, Mat out) {
+  pdl_launch_dependents();
+  pdl_wait();
   const std::int64_t r = blockIdx.x;
   const bf16* src = table + static_cast<std::int64_t>(ids[r]) * out.cols;
   bf16* dst = out.data + r * out.stride;
@@ -32,6 +36,8 @@ __global__ void embed_kernel(const bf16* table, const std::int32_t* ids, Mat out
 }
 
 __global__ void rmsnorm_kernel(Mat x, const float* w, float eps, Mat out) {
+  pdl_launch_dependents();
+  pdl_wait();
   __shared__ float scratch[32];
   const std::int64_t r = blockIdx.x;
   const bf16* in = x.data + r * x.stride;
@@ -48,6 +54,8 @@ __global__ void rmsnorm_kernel(Mat x, const float* w, float eps, Mat out) {
 }
 
 __global__ void add_rmsnorm_kernel(Mat residual, Mat delta, const float* w, float eps, Mat out) {
+  pdl_launch_dependents();
+  pdl_wait();
   __shared__ float scratch[32];
   const std::int64_t r = blockIdx.x;
   bf16* res = residual.data + r * residual.stride;
@@ -67,6 +75,8 @@ __global__ void add_rmsnorm_kernel(Mat residual, Mat delta, const float* w, floa
 }
 
 __global__ void add_kernel(Mat residual, Mat delta) {
+  pdl_launch_dependents();
+  pdl_wait();
   const std::int64_t r = blockIdx.x;
   bf16* res = residual.data + r * residual.stride;
   const bf16* d = delta.data + r * delta.stride;
@@ -76,17 +86,20 @@ __global__ void add_kernel(Mat residual, Mat delta) {
 }
 
 __global__ void silu_mul_kernel(Mat gate_up, Mat out) {
+  pdl_launch_dependents();
+  pdl_wait();
   const std::int64_t r = blockIdx.y;
   const bf16* g = gate_up.data + r * gate_up.stride;
   const bf16* u = g + out.cols;
   bf16* o = out.data + r * out.stride;
   for (std::int64_t i = blockIdx.x * blockDim.x + threadIdx.x; i < out.cols; i += gridDim.x * blockDim.x) {
-    const float gv = __bfloat162float(g[i]);
-    o[i] = __float2bfloat16(gv / (1.0f + expf(-gv)) * __bfloat162float(u[i]));
+    o[i] = silu_times(__bfloat162float(g[i]), __bfloat162float(u[i]));
   }
 }
 
 __global__ void gather_rows_kernel(Mat x, const std::int32_t* rows, Mat out) {
+  pdl_launch_dependents();
+  pdl_wait();
   const std::int64_t i = blockIdx.x;
   const bf16* src = x.data + static_cast<std::int64_t>(rows[i]) * x.stride;
   bf16* dst = out.data + i * out.stride;
@@ -94,6 +107,8 @@ __global__ void gather_rows_kernel(Mat x, const std::int32_t* rows, Mat out) {
 }
 
 __global__ void to_float_kernel(Mat x, float* out) {
+  pdl_launch_dependents();
+  pdl_wait();
   const std::int64_t r = blockIdx.y;
   for (std::int64_t c = blockIdx.x * blockDim.x + threadIdx.x; c < x.cols; c += gridDim.x * blockDim.x) {
     out[r * x.cols + c] = __bfloat162float(x.data[r * x.stride + c]);
@@ -116,15 +131,35 @@ __global__ void f16_to_bf16_kernel(const std::uint16_t* in, std::int64_t n, bf16
   }
 }
 
-// One warp per head of one row: q heads then k heads. Lane l handles rotation pairs (i, i + half)
-// for i = l, l + 32, ...; the RMS statistic is a warp reduction over the whole head.
+// One warp per head of one row: q heads, k heads, then (when scattering to the cache) v heads.
+// Lane l handles rotation pairs (i, i + half) for i = l, l + 32, ...; the RMS statistic is a
+// warp reduction over the whole head.
 __global__ void qk_norm_rope_kernel(QkNormRopeArgs a) {
-  const int heads = a.num_heads + a.num_kv_heads;
+  pdl_launch_dependents();
+  pdl_wait();
+  const bool scatter = a.k_cache != nullptr;
+  const int heads = a.num_heads + a.num_kv_heads * (scatter ? 2 : 1);
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int h = blockIdx.y * (blockDim.x / 32) + warp;
   if (h >= heads) return;
   const std::int64_t r = blockIdx.x;
   bf16* x = a.qkv.data + r * a.qkv.stride + static_cast<std::int64_t>(h) * a.head_dim;
+  bf16* cached = nullptr;  // this head's vector in the cache, or null
+  if (scatter && h >= a.num_heads) {
+    const std::int64_t slot = a.row_slot[r];
+    if (slot >= 0) {
+      const int kv_head = (h - a.num_heads) % a.num_kv_heads;
+      const std::int64_t block = slot / a.block_size, offset = slot % a.block_size;
+      const std::int64_t at = ((block * a.num_kv_heads + kv_head) * a.block_size + offset) * a.head_dim;
+      cached = (h < a.num_heads + a.num_kv_heads ? a.k_cache : a.v_cache) + at;
+    }
+  }
+  if (h >= a.num_heads + a.num_kv_heads) {  // a v head: copied as is
+    if (cached != nullptr) {
+      for (int i = lane; i < a.head_dim; i += 32) cached[i] = x[i];
+    }
+    return;
+  }
   const int half = a.head_dim / 2;
   const float* gain = h < a.num_heads ? a.q_norm : a.k_norm;
   float scale = 1.0f;
@@ -148,8 +183,13 @@ __global__ void qk_norm_rope_kernel(QkNormRopeArgs a) {
     const float angle = position * a.inv_freq[i];
     float s, c;
     sincosf(angle, &s, &c);
-    x[i] = __float2bfloat16(x1 * c - x2 * s);
-    x[i + half] = __float2bfloat16(x2 * c + x1 * s);
+    const bf16 y1 = __float2bfloat16(x1 * c - x2 * s), y2 = __float2bfloat16(x2 * c + x1 * s);
+    x[i] = y1;
+    x[i + half] = y2;
+    if (cached != nullptr) {
+      cached[i] = y1;
+      cached[i + half] = y2;
+    }
   }
 }
 
@@ -162,44 +202,40 @@ unsigned blocks_for(std::int64_t n, int threads) {
 
 void launch_embed(const bf16* table, const std::int32_t* ids, Mat out, cudaStream_t stream) {
   if (out.rows == 0) return;
-  embed_kernel<<<static_cast<unsigned>(out.rows), kRowThreads, 0, stream>>>(table, ids, out);
-  WEDLM_CUDA_CHECK_LAUNCH("embed_kernel");
+  launch(embed_kernel, static_cast<unsigned>(out.rows), kRowThreads, 0, stream, table, ids, out);
 }
 
 void launch_rmsnorm(Mat x, const float* w, float eps, Mat out, cudaStream_t stream) {
   if (x.rows == 0) return;
-  rmsnorm_kernel<<<static_cast<unsigned>(x.rows), kRowThreads, 0, stream>>>(x, w, eps, out);
-  WEDLM_CUDA_CHECK_LAUNCH("rmsnorm_kernel");
+  launch(rmsnorm_kernel, static_cast<unsigned>(x.rows), kRowThreads, 0, stream, x, w, eps, out);
 }
 
 void launch_add_rmsnorm(Mat residual, Mat delta, const float* w, float eps, Mat out, cudaStream_t stream) {
   if (residual.rows == 0) return;
-  add_rmsnorm_kernel<<<static_cast<unsigned>(residual.rows), kRowThreads, 0, stream>>>(residual, delta, w, eps, out);
-  WEDLM_CUDA_CHECK_LAUNCH("add_rmsnorm_kernel");
+  launch(add_rmsnorm_kernel, static_cast<unsigned>(residual.rows), kRowThreads, 0, stream, residual, delta, w, eps, out);
 }
 
 void launch_add(Mat residual, Mat delta, cudaStream_t stream) {
   if (residual.rows == 0) return;
-  add_kernel<<<static_cast<unsigned>(residual.rows), kRowThreads, 0, stream>>>(residual, delta);
-  WEDLM_CUDA_CHECK_LAUNCH("add_kernel");
+  launch(add_kernel, static_cast<unsigned>(residual.rows), kRowThreads, 0, stream, residual, delta);
 }
 
 void launch_silu_mul(Mat gate_up, Mat out, cudaStream_t stream) {
   if (out.rows == 0) return;
   const dim3 grid(blocks_for(out.cols, kRowThreads), static_cast<unsigned>(out.rows));
-  silu_mul_kernel<<<grid, kRowThreads, 0, stream>>>(gate_up, out);
-  WEDLM_CUDA_CHECK_LAUNCH("silu_mul_kernel");
+  launch(silu_mul_kernel, grid, kRowThreads, 0, stream, gate_up, out);
 }
 
 void launch_gather_rows(Mat x, const std::int32_t* rows, Mat out, cudaStream_t stream) {
   if (out.rows == 0) return;
-  gather_rows_kernel<<<static_cast<unsigned>(out.rows), kRowThreads, 0, stream>>>(x, rows, out);
-  WEDLM_CUDA_CHECK_LAUNCH("gather_rows_kernel");
+  launch(gather_rows_kernel, static_cast<unsigned>(out.rows), kRowThreads, 0, stream, x, rows, out);
 }
 
 // One block per row. Pass 1 finds the maximum and its lowest index; pass 2 sums e = exp(l - max)
 // and e * (l - max), so H = log(sum e) - sum(e * (l - max)) / sum e.
 __global__ void summarize_logits_kernel(Mat x, float* entropy, std::int32_t* argmax) {
+  pdl_launch_dependents();
+  pdl_wait();
   __shared__ float best_value[32];
   __shared__ std::int32_t best_index[32];
   __shared__ float scratch[32];
@@ -281,15 +317,13 @@ __global__ void summarize_logits_kernel(Mat x, float* entropy, std::int32_t* arg
 
 void launch_summarize_logits(Mat x, float* entropy, std::int32_t* argmax, cudaStream_t stream) {
   if (x.rows == 0) return;
-  summarize_logits_kernel<<<static_cast<unsigned>(x.rows), 1024, 0, stream>>>(x, entropy, argmax);
-  WEDLM_CUDA_CHECK_LAUNCH("summarize_logits_kernel");
+  launch(summarize_logits_kernel, static_cast<unsigned>(x.rows), 1024, 0, stream, x, entropy, argmax);
 }
 
 void launch_to_float(Mat x, float* out, cudaStream_t stream) {
   if (x.rows == 0) return;
   const dim3 grid(blocks_for(x.cols, kRowThreads), static_cast<unsigned>(x.rows));
-  to_float_kernel<<<grid, kRowThreads, 0, stream>>>(x, out);
-  WEDLM_CUDA_CHECK_LAUNCH("to_float_kernel");
+  launch(to_float_kernel, grid, kRowThreads, 0, stream, x, out);
 }
 
 void launch_f32_to_bf16(const float* in, std::int64_t n, bf16* out, cudaStream_t stream) {
@@ -307,10 +341,9 @@ void launch_f16_to_bf16(const std::uint16_t* in, std::int64_t n, bf16* out, cuda
 void launch_qk_norm_rope(const QkNormRopeArgs& a, cudaStream_t stream) {
   if (a.qkv.rows == 0) return;
   constexpr int kWarps = 8;
-  const int heads = a.num_heads + a.num_kv_heads;
+  const int heads = a.num_heads + a.num_kv_heads * (a.k_cache != nullptr ? 2 : 1);
   const dim3 grid(static_cast<unsigned>(a.qkv.rows), static_cast<unsigned>((heads + kWarps - 1) / kWarps));
-  qk_norm_rope_kernel<<<grid, kWarps * 32, 0, stream>>>(a);
-  WEDLM_CUDA_CHECK_LAUNCH("qk_norm_rope_kernel");
+  launch(qk_norm_rope_kernel, grid, kWarps * 32, 0, stream, a);
 }
 
 }  // namespace wedlm::cuda

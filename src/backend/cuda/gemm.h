@@ -23,6 +23,9 @@ struct GemmArgs {
   bf16* out = nullptr;  // [rows][n], row stride ldout
   std::int64_t ldout = 0;
   std::int64_t rows = 0, n = 0, k = 0;
+  // Instead of the n outputs, out[r][j] = silu(x W_j) * x W_{n/2 + j} for j < n/2 (W = [gate | up]):
+  // the MLP activation in the GEMV's epilogue.
+  bool silu_mul = false;
 };
 
 class Gemm {
@@ -33,6 +36,11 @@ class Gemm {
   Gemm& operator=(const Gemm&) = delete;
 
   void run(const GemmArgs& args);
+  // With `args` the plain GEMM into a [gate | up] scratch: when this shape is planned to our
+  // GEMV and that variant fuses the activation, writes silu(gate) * up to `out` (row stride
+  // `ldout`) in one kernel and returns true; otherwise runs `args` and returns false (the caller
+  // applies the activation).
+  bool run_fused_silu(const GemmArgs& args, bf16* out, std::int64_t ldout);
   // Plans (and, when tuning, times) the shape of `args` now, so that a later run only launches.
   void prepare(const GemmArgs& args) {
     if (args.rows > 0) plan_for(args);

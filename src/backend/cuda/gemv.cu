@@ -2,7 +2,9 @@
 
 #include <cstdint>
 
+#include "backend/cuda/activation.cuh"
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/pdl.h"
 
 namespace wedlm::cuda {
 
@@ -23,28 +25,44 @@ __device__ __forceinline__ float dot8(uint4 a, uint4 b) {
   return s;
 }
 
-// UNROLL: weight vectors in flight per lane.
-template <int R, int UNROLL>
+// UNROLL: weight vectors per lane in one batch. Two batches are in flight: the next one is
+// loaded while the current one is used, and the first is loaded before pdl_wait(), i.e. while
+// the kernel that produces x is still finishing (weights depend on nothing).
+// SILU: the block's first kWarps / 2 warps take gate features, the others the matching up
+// features, and the block writes silu(gate) * up (GemmArgs::silu_mul).
+template <int R, int UNROLL, bool SILU>
 __global__ void __launch_bounds__(kWarps * 32) gemv_kernel(GemmArgs g) {
-  constexpr int kUnroll = UNROLL;
-  const std::int64_t o = static_cast<std::int64_t>(blockIdx.x) * kWarps + threadIdx.x / 32;
-  const int lane = threadIdx.x % 32;
-  if (o >= g.n) return;  // whole warp
+  pdl_launch_dependents();
+  constexpr int kBatch = 32 * 8 * UNROLL;  // k elements one batch covers across the warp
+  constexpr int kPairs = kWarps / 2;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const std::int64_t o =
+      SILU ? (warp < kPairs ? 0 : g.n / 2) + static_cast<std::int64_t>(blockIdx.x) * kPairs + warp % kPairs
+           : static_cast<std::int64_t>(blockIdx.x) * kWarps + warp;
+  if (!SILU && o >= g.n) return;  // whole warp (SILU blocks are always full)
   const bf16* wr = g.w + o * g.k;
   const int rows = static_cast<int>(g.rows), k = static_cast<int>(g.k);
+  uint4 next[UNROLL];
+  auto load = [&](int base) {
+#pragma unroll
+    for (int u = 0; u < UNROLL; ++u) {
+      const int kk = base + u * 32 * 8;
+      // Streamed past the caches: each weight is read once.
+      next[u] = kk < k ? __ldcs(reinterpret_cast<const uint4*>(wr + kk)) : make_uint4(0, 0, 0, 0);
+    }
+  };
+  load(lane * 8);
+  pdl_wait();
   float acc[R];
 #pragma unroll
   for (int r = 0; r < R; ++r) acc[r] = 0.0f;
-  for (int base = lane * 8; base < k; base += 32 * 8 * kUnroll) {
-    uint4 wv[kUnroll];
-    // All of this lane's weight loads first (streamed past the caches: each is read once).
+  for (int base = lane * 8; base < k; base += kBatch) {
+    uint4 wv[UNROLL];
 #pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {
-      const int kk = base + u * 32 * 8;
-      wv[u] = kk < k ? __ldcs(reinterpret_cast<const uint4*>(wr + kk)) : make_uint4(0, 0, 0, 0);
-    }
+    for (int u = 0; u < UNROLL; ++u) wv[u] = next[u];
+    load(base + kBatch);
 #pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {
+    for (int u = 0; u < UNROLL; ++u) {
       const int kk = base + u * 32 * 8;
       if (kk >= k) break;
 #pragma unroll
@@ -53,38 +71,63 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_kernel(GemmArgs g) {
       }
     }
   }
+  __shared__ float gate_up[SILU ? kWarps : 1][R];
 #pragma unroll
   for (int r = 0; r < R; ++r) {
     float v = acc[r];
     for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(0xffffffffu, v, off);
     if (lane == 0 && r < rows) {
       if (g.bias != nullptr) v += __bfloat162float(g.bias[o]);
-      g.out[r * g.ldout + o] = __float2bfloat16(v);
+      if constexpr (SILU) {
+        gate_up[warp][r] = __bfloat162float(__float2bfloat16(v));  // rounded as the unfused output
+      } else {
+        g.out[r * g.ldout + o] = __float2bfloat16(v);
+      }
     }
+  }
+  if constexpr (!SILU) {
+    (void)gate_up;
+  } else {
+    __syncthreads();
+    const int t = threadIdx.x, j = t % kPairs, r = t / kPairs;
+    if (r < rows && r < R) {
+      g.out[r * g.ldout + static_cast<std::int64_t>(blockIdx.x) * kPairs + j] =
+          silu_times(gate_up[j][r], gate_up[kPairs + j][r]);
+    }
+  }
+}
+
+template <int UNROLL, bool SILU>
+void launch_rows(const GemmArgs& g, cudaStream_t stream) {
+  const unsigned blocks = static_cast<unsigned>((g.n + kWarps - 1) / kWarps);
+  if (g.rows <= 1) {
+    launch(gemv_kernel<1, UNROLL, SILU>, blocks, kWarps * 32, 0, stream, g);
+  } else if (g.rows <= 2) {
+    launch(gemv_kernel<2, UNROLL, SILU>, blocks, kWarps * 32, 0, stream, g);
+  } else if (g.rows <= 4) {
+    launch(gemv_kernel<4, UNROLL, SILU>, blocks, kWarps * 32, 0, stream, g);
+  } else {
+    launch(gemv_kernel<8, UNROLL, SILU>, blocks, kWarps * 32, 0, stream, g);
   }
 }
 
 template <int UNROLL>
 void launch_rows(const GemmArgs& g, cudaStream_t stream) {
-  const unsigned blocks = static_cast<unsigned>((g.n + kWarps - 1) / kWarps);
-  if (g.rows <= 1) {
-    gemv_kernel<1, UNROLL><<<blocks, kWarps * 32, 0, stream>>>(g);
-  } else if (g.rows <= 2) {
-    gemv_kernel<2, UNROLL><<<blocks, kWarps * 32, 0, stream>>>(g);
-  } else if (g.rows <= 4) {
-    gemv_kernel<4, UNROLL><<<blocks, kWarps * 32, 0, stream>>>(g);
+  if (g.silu_mul) {
+    launch_rows<UNROLL, true>(g, stream);
   } else {
-    gemv_kernel<8, UNROLL><<<blocks, kWarps * 32, 0, stream>>>(g);
+    launch_rows<UNROLL, false>(g, stream);
   }
-  WEDLM_CUDA_CHECK_LAUNCH("gemv_kernel");
 }
 
-// Tensor-core variant for up to 32 rows: a block of 4 warps owns 16 output features; each warp
-// takes every 4th 32-wide k step. mma.m16n8k16 gets W as A (16 features x 16 k) and x as B
-// (16 k x 8 rows). A dot product does not care in which order k is summed, so each lane loads
-// 8 consecutive k of its features and its x row with one 16-byte load each and feeds them to
-// two mma's as the fragment layout's k pairs (2t, 2t+1 | 2t+8, 2t+9): W and x agree on the
-// permutation, the sum is unchanged. x (<= 32 rows) is re-read from L1 per 16 features.
+// Tensor-core variants for up to 32 rows: a block of 4 warps; warps form 4 / KW groups of 16
+// output features, and the KW warps of a group take every KW-th 32-wide k step (their sums meet
+// in shared memory). KW = 4 (16 features a block) keeps many blocks for narrow outputs; KW = 1
+// (64 features a block) reads x from L2 a quarter as often, which matters at 32 rows, where x is
+// 256 KB per pass. mma.m16n8k16 gets W as A (16 features x 16 k) and x as B (16 k x 8 rows).
+// A dot product does not care in which order k is summed, so each lane loads 8 consecutive k of
+// its features and its x row with one 16-byte load each and feeds them to two mma's as the
+// fragment layout's k pairs (2t, 2t+1 | 2t+8, 2t+9): W and x agree on the permutation.
 constexpr int kMmaWarps = 4;
 constexpr int kMmaUnroll = 4;
 
@@ -97,31 +140,51 @@ __device__ __forceinline__ void mma16816(float (&d)[4], unsigned a0, unsigned a1
       : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
 }
 
-template <int TILES>
+// SILU: the first half of the groups take gate features, the second half the matching up
+// features, and the block writes silu(gate) * up (GemmArgs::silu_mul).
+template <int TILES, int KW, bool SILU>
 __global__ void __launch_bounds__(kMmaWarps * 32) gemv_mma_kernel(GemmArgs g) {
-  __shared__ float partial[kMmaWarps - 1][TILES][32][4];
+  pdl_launch_dependents();
+  constexpr int kGroups = kMmaWarps / KW;
+  constexpr int kHalf = kGroups / 2;
+  static_assert(!SILU || kGroups >= 2, "the activation needs gate and up groups in one block");
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, gi = lane / 4, t = lane % 4;
-  const std::int64_t o0 = static_cast<std::int64_t>(blockIdx.x) * 16;
+  const int group = warp / KW, kw = warp % KW;
+  const bool is_up = SILU && group >= kHalf;
+  const std::int64_t o0 =
+      SILU ? (is_up ? g.n / 2 : 0) + (static_cast<std::int64_t>(blockIdx.x) * kHalf + group % kHalf) * 16
+           : (static_cast<std::int64_t>(blockIdx.x) * kGroups + group) * 16;
   const bf16* w0 = g.w + (o0 + gi) * g.k + 8 * t;
   const bf16* w1 = w0 + 8 * g.k;
   const int steps = static_cast<int>(g.k / 32), rows = static_cast<int>(g.rows);
+  uint4 na[kMmaUnroll], nb[kMmaUnroll];
+  auto load = [&](int s0) {
+#pragma unroll
+    for (int u = 0; u < kMmaUnroll; ++u) {
+      const int s = s0 + u * KW;
+      na[u] = nb[u] = make_uint4(0, 0, 0, 0);
+      if (s < steps) {
+        na[u] = __ldcs(reinterpret_cast<const uint4*>(w0 + s * 32));
+        nb[u] = __ldcs(reinterpret_cast<const uint4*>(w1 + s * 32));
+      }
+    }
+  };
+  load(kw);
+  pdl_wait();
   float acc[TILES][4];
 #pragma unroll
   for (int j = 0; j < TILES; ++j) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.0f;
-  for (int s0 = warp; s0 < steps; s0 += kMmaWarps * kMmaUnroll) {
+  for (int s0 = kw; s0 < steps; s0 += KW * kMmaUnroll) {
     uint4 wa[kMmaUnroll], wb[kMmaUnroll];
 #pragma unroll
     for (int u = 0; u < kMmaUnroll; ++u) {
-      const int s = s0 + u * kMmaWarps;
-      wa[u] = wb[u] = make_uint4(0, 0, 0, 0);
-      if (s < steps) {
-        wa[u] = __ldcs(reinterpret_cast<const uint4*>(w0 + s * 32));
-        wb[u] = __ldcs(reinterpret_cast<const uint4*>(w1 + s * 32));
-      }
+      wa[u] = na[u];
+      wb[u] = nb[u];
     }
+    load(s0 + KW * kMmaUnroll);
 #pragma unroll
     for (int u = 0; u < kMmaUnroll; ++u) {
-      const int s = s0 + u * kMmaWarps;
+      const int s = s0 + u * KW;
       if (s >= steps) break;
 #pragma unroll
       for (int j = 0; j < TILES; ++j) {
@@ -133,43 +196,90 @@ __global__ void __launch_bounds__(kMmaWarps * 32) gemv_mma_kernel(GemmArgs g) {
       }
     }
   }
-  if (warp > 0) {
+  if constexpr (KW > 1) {
+    __shared__ float partial[kMmaWarps][TILES][32][4];
+    if (kw > 0) {
+#pragma unroll
+      for (int j = 0; j < TILES; ++j) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) partial[warp][j][lane][e] = acc[j][e];
+      }
+    }
+    __syncthreads();
+    if (kw == 0) {
+#pragma unroll
+      for (int j = 0; j < TILES; ++j) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+#pragma unroll
+          for (int w = 1; w < KW; ++w) acc[j][e] += partial[warp + w][j][lane][e];
+        }
+      }
+    }
+  }
+  // The k = 0 warp of each group holds the group's sums. c0, c1: feature gi, x rows 2t, 2t+1;
+  // c2, c3: feature gi + 8.
+  auto value = [&](int j, int e) {
+    float v = acc[j][e];
+    if (g.bias != nullptr) v += __bfloat162float(g.bias[o0 + gi + (e >= 2 ? 8 : 0)]);
+    return v;
+  };
+  if constexpr (SILU) {
+    __shared__ float up[kHalf][TILES][32][4];
+    if (kw == 0 && is_up) {
+#pragma unroll
+      for (int j = 0; j < TILES; ++j) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) up[group - kHalf][j][lane][e] = __bfloat162float(__float2bfloat16(value(j, e)));
+      }
+    }
+    __syncthreads();
+    if (kw != 0 || is_up) return;
 #pragma unroll
     for (int j = 0; j < TILES; ++j) {
 #pragma unroll
-      for (int e = 0; e < 4; ++e) partial[warp - 1][j][lane][e] = acc[j][e];
+      for (int e = 0; e < 4; ++e) {
+        const int r = j * 8 + 2 * t + (e & 1);
+        if (r < rows) {
+          const float gate = __bfloat162float(__float2bfloat16(value(j, e)));  // rounded as the unfused output
+          g.out[r * g.ldout + o0 + gi + (e >= 2 ? 8 : 0)] = silu_times(gate, up[group][j][lane][e]);
+        }
+      }
     }
-  }
-  __syncthreads();
-  if (warp != 0) return;
+  } else {
+    if (kw != 0) return;
 #pragma unroll
-  for (int j = 0; j < TILES; ++j) {
+    for (int j = 0; j < TILES; ++j) {
 #pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      float v = acc[j][e];
-#pragma unroll
-      for (int w = 0; w < kMmaWarps - 1; ++w) v += partial[w][j][lane][e];
-      // c0, c1: feature gi, x rows 2t, 2t+1; c2, c3: feature gi + 8.
-      const std::int64_t o = o0 + gi + (e >= 2 ? 8 : 0);
-      const int r = j * 8 + 2 * t + (e & 1);
-      if (r < rows) {
-        if (g.bias != nullptr) v += __bfloat162float(g.bias[o]);
-        g.out[r * g.ldout + o] = __float2bfloat16(v);
+      for (int e = 0; e < 4; ++e) {
+        const int r = j * 8 + 2 * t + (e & 1);
+        if (r < rows) g.out[r * g.ldout + o0 + gi + (e >= 2 ? 8 : 0)] = __float2bfloat16(value(j, e));
       }
     }
   }
 }
 
+// Output features one block of variant `variant` (>= 2) covers.
+int mma_features(int variant) { return variant == 2 ? 16 : variant == 3 ? 32 : 64; }
+
+template <int KW, bool SILU>
 void launch_mma(const GemmArgs& g, cudaStream_t stream) {
-  const unsigned blocks = static_cast<unsigned>(g.n / 16);
+  const unsigned blocks = static_cast<unsigned>(g.n / (16 * (kMmaWarps / KW)));
   if (g.rows <= 8) {
-    gemv_mma_kernel<1><<<blocks, kMmaWarps * 32, 0, stream>>>(g);
+    launch(gemv_mma_kernel<1, KW, SILU>, blocks, kMmaWarps * 32, 0, stream, g);
   } else if (g.rows <= 16) {
-    gemv_mma_kernel<2><<<blocks, kMmaWarps * 32, 0, stream>>>(g);
+    launch(gemv_mma_kernel<2, KW, SILU>, blocks, kMmaWarps * 32, 0, stream, g);
   } else {
-    gemv_mma_kernel<4><<<blocks, kMmaWarps * 32, 0, stream>>>(g);
+    launch(gemv_mma_kernel<4, KW, SILU>, blocks, kMmaWarps * 32, 0, stream, g);
   }
-  WEDLM_CUDA_CHECK_LAUNCH("gemv_mma_kernel");
+}
+
+template <int KW>
+void launch_mma(const GemmArgs& g, cudaStream_t stream) {
+  if constexpr (KW < kMmaWarps) {
+    if (g.silu_mul) return launch_mma<KW, true>(g, stream);
+  }
+  launch_mma<KW, false>(g, stream);
 }
 
 bool aligned16(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; }
@@ -181,18 +291,27 @@ void launch_gemv(const GemmArgs& g, int variant, cudaStream_t stream) {
     launch_rows<4>(g, stream);
   } else if (variant == 1) {
     launch_rows<8>(g, stream);
+  } else if (variant == 2) {
+    launch_mma<4>(g, stream);
+  } else if (variant == 3) {
+    launch_mma<2>(g, stream);
   } else {
-    launch_mma(g, stream);
+    launch_mma<1>(g, stream);
   }
 }
 
-const char* gemv_variant_name(int variant) { return variant == 0 ? "gemv4" : variant == 1 ? "gemv8" : "gemv_mma"; }
+const char* gemv_variant_name(int variant) {
+  static const char* const names[kGemvVariants] = {"gemv4", "gemv8", "gemv_mma16", "gemv_mma32", "gemv_mma64"};
+  return variant >= 0 && variant < kGemvVariants ? names[variant] : "?";
+}
 
 bool gemv_supported(const GemmArgs& g, int variant) {
   const bool common = g.rows >= 1 && g.k % 8 == 0 && g.ldx % 8 == 0 && g.k < (std::int64_t{1} << 30) &&
                       aligned16(g.x) && aligned16(g.w);
-  if (variant < 2) return common && g.rows <= kGemvMaxRows;
-  return common && g.rows <= kGemvMmaMaxRows && g.n % 16 == 0 && g.k % 32 == 0;
+  if (variant < 2) return common && g.rows <= kGemvMaxRows && (!g.silu_mul || g.n % kWarps == 0);
+  // With the activation fused, a block needs gate and up groups: not the one-group variant 2.
+  return common && g.rows <= kGemvMmaMaxRows && g.n % mma_features(variant) == 0 && g.k % 32 == 0 &&
+         !(g.silu_mul && variant == 2);
 }
 
 

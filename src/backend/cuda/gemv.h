@@ -8,13 +8,14 @@
 namespace wedlm::cuda {
 
 constexpr std::int64_t kGemvMaxRows = 8;      // variants 0, 1 (CUDA cores)
-constexpr std::int64_t kGemvMmaMaxRows = 32;  // variant 2 (tensor cores)
+constexpr std::int64_t kGemvMmaMaxRows = 32;  // variants 2-4 (tensor cores)
 // Variants 0 and 1 differ in the weight loads each lane keeps in flight (4 or 8 16-byte
-// vectors): which streams faster depends on the shape. Variant 2 uses mma.sync and serves up
-// to 32 rows (WeDLM steps), where x re-read per feature would swamp L1.
-constexpr int kGemvVariants = 3;
+// vectors): which streams faster depends on the shape. Variants 2-4 use mma.sync and serve up
+// to 32 rows (WeDLM steps), where x re-read per feature would swamp L1; they give a block 16,
+// 32 or 64 output features (more features a block: fewer passes over x, fewer blocks).
+constexpr int kGemvVariants = 5;
 // Whether a variant takes these operands: k and the row strides multiples of 8 elements,
-// 16-byte aligned pointers, rows within the variant's limit (variant 2: n % 16 == 0 and
+// 16-byte aligned pointers, rows within the variant's limit (variants 2-4: n a multiple of the block's features and
 // k % 32 == 0 too).
 bool gemv_supported(const GemmArgs& args, int variant);
 void launch_gemv(const GemmArgs& args, int variant, cudaStream_t stream);

@@ -43,6 +43,13 @@ struct QkNormRopeArgs {
   float eps = 0;
   const std::int32_t* positions = nullptr;  // one per row
   const float* inv_freq = nullptr;          // head_dim / 2 entries, computed on the host as the CPU backend does
+  // When set, the rotated k heads and the v heads of row r also go to the paged cache at
+  // row_slot[r] (skipped where < 0), laid out [block][kv_head][slot in block][head_dim]: the
+  // K/V scatter fused in, one kernel fewer a layer.
+  bf16* k_cache = nullptr;
+  bf16* v_cache = nullptr;
+  const std::int32_t* row_slot = nullptr;
+  int block_size = 0;
 };
 void launch_qk_norm_rope(const QkNormRopeArgs& args, cudaStream_t stream);
 
