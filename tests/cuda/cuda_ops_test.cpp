@@ -29,7 +29,7 @@ TEST_P(CudaLinear, MatchesCpuForSkinnyAndLargeShapes) {
   auto cpu = make_cpu_backend();
   auto gpu = make_cuda_backend();
   cuda::set_gemv_mode(*gpu, GetParam());
-  const std::int64_t k = 1024, n1 = 768, n2 = 256;
+  const std::int64_t k = 2048, n1 = 768, n2 = 256;
   auto w1 = test::random_bf16(static_cast<std::size_t>(n1 * k), 1, 0.03f);
   auto w2 = test::random_bf16(static_cast<std::size_t>(n2 * k), 2, 0.03f);
   auto b1 = test::random_bf16(static_cast<std::size_t>(n1), 3), b2 = test::random_bf16(static_cast<std::size_t>(n2), 4);
@@ -40,7 +40,7 @@ TEST_P(CudaLinear, MatchesCpuForSkinnyAndLargeShapes) {
   const TensorInfo* parts[] = {&tw1, &tw2};
   const TensorInfo* biases[] = {&tb1, &tb2};
   for (bool with_bias : {false, true}) {
-    for (std::int64_t rows : {1, 2, 3, 4, 5, 8, 9, 16, 27, 32, 33, 64, 300}) {
+    for (std::int64_t rows : {1, 2, 3, 4, 5, 6, 7, 8, 9, 16, 27, 32, 33, 64, 300}) {
       SCOPED_TRACE(testing::Message() << rows << " rows, bias " << with_bias);
       auto x = test::random_bf16(static_cast<std::size_t>(rows * k), static_cast<std::uint32_t>(rows));
       TensorInfo tx = test::bf16_tensor("x", x, rows, k);

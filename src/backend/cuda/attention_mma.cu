@@ -16,8 +16,6 @@ namespace wedlm::cuda {
 
 namespace {
 
-constexpr int kBatch = 8;  // 16-byte loads in flight per thread while staging a tile
-
 __device__ __forceinline__ void mma_bf16(float (&d)[4], const unsigned (&a)[4], unsigned b0, unsigned b1) {
   asm volatile(
       "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
@@ -33,60 +31,18 @@ __device__ __forceinline__ unsigned pack_bf16(float lo, float hi) {
 
 __device__ __forceinline__ unsigned lds32(const bf16* p) { return *reinterpret_cast<const unsigned*>(p); }
 
-// Copies `rows` x dp bf16 (16-byte vectors) into shared memory; `src(row, col)` gives the
-// global address of a vector or null for zeros.
-template <int THREADS, typename Src>
-__device__ __forceinline__ void stage(bf16* dst, int ld, int rows, int dp, Src src) {
-  const int vecs = dp / 8;
-  for (int base = threadIdx.x; base < rows * vecs; base += kBatch * THREADS) {
-    uint4 r[kBatch];
-#pragma unroll
-    for (int b = 0; b < kBatch; ++b) {
-      const int i = base + b * THREADS;
-      r[b] = make_uint4(0, 0, 0, 0);
-      if (i < rows * vecs) {
-        const bf16* p = src(i / vecs, (i % vecs) * 8);
-        if (p != nullptr) r[b] = __ldg(reinterpret_cast<const uint4*>(p));
-      }
-    }
-#pragma unroll
-    for (int b = 0; b < kBatch; ++b) {
-      const int i = base + b * THREADS;
-      if (i < rows * vecs) *reinterpret_cast<uint4*>(dst + (i / vecs) * ld + (i % vecs) * 8) = r[b];
-    }
-  }
+// Asynchronous 16-byte copy global -> shared (zeros when !valid; `src` must still be a mapped
+// address). Key tiles are staged this way, two buffers deep: the next tile's K and V are in
+// flight while the current one is multiplied. A decode CTA has only a few tiles, so what
+// bounds it is the number of dependent memory round trips, not arithmetic.
+__device__ __forceinline__ void cp_async16(void* dst, const void* src, bool valid) {
+  const unsigned d = static_cast<unsigned>(__cvta_generic_to_shared(dst));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(d), "l"(src), "r"(valid ? 16 : 0));
 }
-
-// K and V rows of one key tile together: the two tensors share each vector's address (and its
-// block-table lookup), and both loads are in flight at once, so a tile costs one round trip per
-// batch instead of two. That latency is what bounds decoding, where a CTA has 1-2 tiles.
-template <int THREADS, typename At>
-__device__ __forceinline__ void stage_kv(bf16* k_dst, bf16* v_dst, int ld, int rows, int dp, const bf16* k_src,
-                                         const bf16* v_src, At at) {
-  const int vecs = dp / 8;
-  for (int base = threadIdx.x; base < rows * vecs; base += kBatch * THREADS) {
-    uint4 kr[kBatch], vr[kBatch];
-#pragma unroll
-    for (int b = 0; b < kBatch; ++b) {
-      const int i = base + b * THREADS;
-      kr[b] = vr[b] = make_uint4(0, 0, 0, 0);
-      if (i < rows * vecs) {
-        const std::int64_t o = at(i / vecs, (i % vecs) * 8);
-        if (o >= 0) {
-          kr[b] = __ldg(reinterpret_cast<const uint4*>(k_src + o));
-          vr[b] = __ldg(reinterpret_cast<const uint4*>(v_src + o));
-        }
-      }
-    }
-#pragma unroll
-    for (int b = 0; b < kBatch; ++b) {
-      const int i = base + b * THREADS;
-      if (i < rows * vecs) {
-        *reinterpret_cast<uint4*>(k_dst + (i / vecs) * ld + (i % vecs) * 8) = kr[b];
-        *reinterpret_cast<uint4*>(v_dst + (i / vecs) * ld + (i % vecs) * 8) = vr[b];
-      }
-    }
-  }
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
 }
 
 template <int WARPS, int DP>
@@ -96,8 +52,7 @@ __global__ void __launch_bounds__(WARPS * 32) attention_mma_kernel(AttentionArgs
   constexpr int kM = 16 * WARPS, kThreads = WARPS * 32, kLd = DP + 8, kNt = DP / 8;
   extern __shared__ __align__(128) unsigned char smem[];
   bf16* q_s = reinterpret_cast<bf16*>(smem);
-  bf16* k_s = q_s + kM * kLd;
-  bf16* v_s = k_s + kKeyTile * kLd;
+  bf16* kv_s = q_s + kM * kLd;  // [2 buffers][K | V][kKeyTile][kLd]
 
   if (a.counts != nullptr && static_cast<int>(blockIdx.x) >= a.counts[0]) return;  // whole CTA: no barrier skipped
   const AttnWork w = a.work[blockIdx.x];
@@ -105,12 +60,34 @@ __global__ void __launch_bounds__(WARPS * 32) attention_mma_kernel(AttentionArgs
   const int d = a.head_dim, group = a.num_heads / a.num_kv_heads, units = seq.rows * group;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
   const float scale = rsqrtf(static_cast<float>(d));
+  constexpr int kVecs = DP / 8;
 
-  stage<kThreads>(q_s, kLd, kM, DP, [&](int u, int c) -> const bf16* {
-    const int unit = w.unit_begin + u;
-    if (unit >= units || c >= d) return nullptr;
-    return a.qkv + (seq.row_begin + unit / group) * a.qkv_stride + (w.kv_head * group + unit % group) * d + c;
-  });
+  for (int i = threadIdx.x; i < kM * kVecs; i += kThreads) {
+    const int u = i / kVecs, c = (i % kVecs) * 8, unit = w.unit_begin + u;
+    const bool valid = unit < units && c < d;
+    const bf16* src = valid ? a.qkv + (seq.row_begin + unit / group) * a.qkv_stride +
+                                  (w.kv_head * group + unit % group) * d + c
+                            : a.qkv;
+    cp_async16(q_s + u * kLd + c, src, valid);
+  }
+  const std::int32_t* table = a.tables + seq.table_offset;
+  const std::int64_t head_stride = static_cast<std::int64_t>(a.block_size) * d;
+  auto issue_tile = [&](int buffer, int kt) {
+    bf16* k_dst = kv_s + buffer * 2 * kKeyTile * kLd;
+    bf16* v_dst = k_dst + kKeyTile * kLd;
+    for (int i = threadIdx.x; i < kKeyTile * kVecs; i += kThreads) {
+      const int key = i / kVecs, c = (i % kVecs) * 8, j = kt + key;
+      const bool valid = j < w.key_end && c < d;
+      const std::int64_t at =
+          valid ? (static_cast<std::int64_t>(table[j / a.block_size]) * a.num_kv_heads + w.kv_head) * head_stride +
+                      (j % a.block_size) * d + c
+                : 0;
+      cp_async16(k_dst + key * kLd + c, a.k_cache + at, valid);
+      cp_async16(v_dst + key * kLd + c, a.v_cache + at, valid);
+    }
+  };
+  issue_tile(0, w.key_begin);
+  cp_async_commit();
 
   // This thread's two rows (units) and the last key each may see (-1: padding row).
   const int u0 = warp * 16 + g, u1 = u0 + 8;
@@ -121,121 +98,109 @@ __global__ void __launch_bounds__(WARPS * 32) attention_mma_kernel(AttentionArgs
   for (int n = 0; n < kNt; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
   float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.0f, l1 = 0.0f;
 
-  const std::int32_t* table = a.tables + seq.table_offset;
-  const std::int64_t head_stride = static_cast<std::int64_t>(a.block_size) * d;
-  const unsigned v_base = static_cast<unsigned>(__cvta_generic_to_shared(v_s));
-  for (int kt = w.key_begin; kt < w.key_end; kt += kKeyTile) {
-    __syncthreads();  // the previous tile is consumed (and Q is staged, on the first pass)
-    auto kv_at = [&](int key, int c) -> std::int64_t {
-      const int j = kt + key;
-      if (j >= w.key_end || c >= d) return -1;
-      return (static_cast<std::int64_t>(table[j / a.block_size]) * a.num_kv_heads + w.kv_head) * head_stride +
-             (j % a.block_size) * d + c;
-    };
-    if constexpr (DP <= 128) {
-      stage_kv<kThreads>(k_s, v_s, kLd, kKeyTile, DP, a.k_cache, a.v_cache, kv_at);
-    } else {  // 256-wide heads: twice the registers per batch; one tensor at a time
-      stage<kThreads>(k_s, kLd, kKeyTile, DP, [&](int key, int c) -> const bf16* {
-        const std::int64_t at = kv_at(key, c);
-        return at < 0 ? nullptr : a.k_cache + at;
-      });
-      stage<kThreads>(v_s, kLd, kKeyTile, DP, [&](int key, int c) -> const bf16* {
-        const std::int64_t at = kv_at(key, c);
-        return at < 0 ? nullptr : a.v_cache + at;
-      });
+  for (int kt = w.key_begin, tile = 0; kt < w.key_end; kt += kKeyTile, ++tile) {
+    if (kt + kKeyTile < w.key_end) {
+      issue_tile((tile + 1) & 1, kt + kKeyTile);  // that buffer was released at the end of the last pass
+      cp_async_commit();
+      cp_async_wait<1>();
+    } else {
+      cp_async_wait<0>();
     }
-    __syncthreads();
+    __syncthreads();  // this tile (and Q, on the first pass) is in shared memory for every thread
+    const bf16* k_s = kv_s + (tile & 1) * 2 * kKeyTile * kLd;
+    const unsigned v_base = static_cast<unsigned>(__cvta_generic_to_shared(k_s + kKeyTile * kLd));
     // Warp-uniform skip (mma.sync needs the whole warp): none of its rows sees these keys.
-    if (__all_sync(0xffffffffu, kt > limit0 && kt > limit1)) continue;
+    if (!__all_sync(0xffffffffu, kt > limit0 && kt > limit1)) {
+      // S = Q K^T: 8 fragments of 8 keys.
+      float s[8][4];
+#pragma unroll
+      for (int n = 0; n < 8; ++n) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.0f;
+#pragma unroll
+      for (int ks = 0; ks < DP / 16; ++ks) {
+        unsigned qa[4];
+        const bf16* q0 = q_s + (warp * 16 + g) * kLd + ks * 16 + 2 * t;
+        qa[0] = lds32(q0);
+        qa[1] = lds32(q0 + 8 * kLd);
+        qa[2] = lds32(q0 + 8);
+        qa[3] = lds32(q0 + 8 * kLd + 8);
+#pragma unroll
+        for (int n = 0; n < 8; ++n) {
+          const bf16* k0 = k_s + (n * 8 + g) * kLd + ks * 16 + 2 * t;
+          mma_bf16(s[n], qa, lds32(k0), lds32(k0 + 8));
+        }
+      }
 
-    // S = Q K^T: 8 fragments of 8 keys.
-    float s[8][4];
-#pragma unroll
-    for (int n = 0; n < 8; ++n) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.0f;
-#pragma unroll
-    for (int ks = 0; ks < DP / 16; ++ks) {
-      unsigned qa[4];
-      const bf16* q0 = q_s + (warp * 16 + g) * kLd + ks * 16 + 2 * t;
-      qa[0] = lds32(q0);
-      qa[1] = lds32(q0 + 8 * kLd);
-      qa[2] = lds32(q0 + 8);
-      qa[3] = lds32(q0 + 8 * kLd + 8);
+      // Causal mask, scale, online softmax over the quad that shares each row.
+      float mx0 = -INFINITY, mx1 = -INFINITY;
 #pragma unroll
       for (int n = 0; n < 8; ++n) {
-        const bf16* k0 = k_s + (n * 8 + g) * kLd + ks * 16 + 2 * t;
-        mma_bf16(s[n], qa, lds32(k0), lds32(k0 + 8));
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {
+          const int key = kt + n * 8 + 2 * t + e;
+          const bool in = key < w.key_end;
+          s[n][e] = in && key <= limit0 ? s[n][e] * scale : -INFINITY;
+          s[n][2 + e] = in && key <= limit1 ? s[n][2 + e] * scale : -INFINITY;
+          mx0 = fmaxf(mx0, s[n][e]);
+          mx1 = fmaxf(mx1, s[n][2 + e]);
+        }
       }
-    }
+      mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
+      mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
+      mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
+      mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+      const float new0 = fmaxf(m0, mx0), new1 = fmaxf(m1, mx1);
+      // A row with no visible key yet keeps m = -inf: its probabilities are 0 and nothing rescales.
+      const float base0 = new0 == -INFINITY ? 0.0f : new0, base1 = new1 == -INFINITY ? 0.0f : new1;
+      const float alpha0 = expf(m0 - base0), alpha1 = expf(m1 - base1);
+      float sum0 = 0.0f, sum1 = 0.0f;
+#pragma unroll
+      for (int n = 0; n < 8; ++n) {
+        s[n][0] = expf(s[n][0] - base0);
+        s[n][1] = expf(s[n][1] - base0);
+        s[n][2] = expf(s[n][2] - base1);
+        s[n][3] = expf(s[n][3] - base1);
+        sum0 += s[n][0] + s[n][1];
+        sum1 += s[n][2] + s[n][3];
+      }
+      sum0 += __shfl_xor_sync(0xffffffffu, sum0, 1);
+      sum0 += __shfl_xor_sync(0xffffffffu, sum0, 2);
+      sum1 += __shfl_xor_sync(0xffffffffu, sum1, 1);
+      sum1 += __shfl_xor_sync(0xffffffffu, sum1, 2);
+      l0 = l0 * alpha0 + sum0;
+      l1 = l1 * alpha1 + sum1;
+      m0 = new0;
+      m1 = new1;
+#pragma unroll
+      for (int n = 0; n < kNt; ++n) {
+        o[n][0] *= alpha0;
+        o[n][1] *= alpha0;
+        o[n][2] *= alpha1;
+        o[n][3] *= alpha1;
+      }
 
-    // Causal mask, scale, online softmax over the quad that shares each row.
-    float mx0 = -INFINITY, mx1 = -INFINITY;
+      // O += P V, 16 keys at a time; V fragments by ldmatrix.trans (two 8-wide dim slices per x4).
 #pragma unroll
-    for (int n = 0; n < 8; ++n) {
+      for (int kc = 0; kc < kKeyTile / 16; ++kc) {
+        unsigned pa[4];
+        pa[0] = pack_bf16(s[2 * kc][0], s[2 * kc][1]);
+        pa[1] = pack_bf16(s[2 * kc][2], s[2 * kc][3]);
+        pa[2] = pack_bf16(s[2 * kc + 1][0], s[2 * kc + 1][1]);
+        pa[3] = pack_bf16(s[2 * kc + 1][2], s[2 * kc + 1][3]);
+        const int key = kc * 16 + (lane & 7) + ((lane >> 3) & 1) * 8;
 #pragma unroll
-      for (int e = 0; e < 2; ++e) {
-        const int key = kt + n * 8 + 2 * t + e;
-        const bool in = key < w.key_end;
-        s[n][e] = in && key <= limit0 ? s[n][e] * scale : -INFINITY;
-        s[n][2 + e] = in && key <= limit1 ? s[n][2 + e] * scale : -INFINITY;
-        mx0 = fmaxf(mx0, s[n][e]);
-        mx1 = fmaxf(mx1, s[n][2 + e]);
+        for (int n = 0; n < kNt; n += 2) {
+          const int col = n * 8 + (lane >> 4) * 8;
+          const unsigned addr = v_base + static_cast<unsigned>((key * kLd + col) * 2);
+          unsigned b0, b1, b2, b3;
+          asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                       : "=r"(b0), "=r"(b1), "=r"(b2), "=r"(b3)
+                       : "r"(addr));
+          mma_bf16(o[n], pa, b0, b1);
+          mma_bf16(o[n + 1], pa, b2, b3);
+        }
       }
     }
-    mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
-    mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
-    mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
-    mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
-    const float new0 = fmaxf(m0, mx0), new1 = fmaxf(m1, mx1);
-    // A row with no visible key yet keeps m = -inf: its probabilities are 0 and nothing rescales.
-    const float base0 = new0 == -INFINITY ? 0.0f : new0, base1 = new1 == -INFINITY ? 0.0f : new1;
-    const float alpha0 = expf(m0 - base0), alpha1 = expf(m1 - base1);
-    float sum0 = 0.0f, sum1 = 0.0f;
-#pragma unroll
-    for (int n = 0; n < 8; ++n) {
-      s[n][0] = expf(s[n][0] - base0);
-      s[n][1] = expf(s[n][1] - base0);
-      s[n][2] = expf(s[n][2] - base1);
-      s[n][3] = expf(s[n][3] - base1);
-      sum0 += s[n][0] + s[n][1];
-      sum1 += s[n][2] + s[n][3];
-    }
-    sum0 += __shfl_xor_sync(0xffffffffu, sum0, 1);
-    sum0 += __shfl_xor_sync(0xffffffffu, sum0, 2);
-    sum1 += __shfl_xor_sync(0xffffffffu, sum1, 1);
-    sum1 += __shfl_xor_sync(0xffffffffu, sum1, 2);
-    l0 = l0 * alpha0 + sum0;
-    l1 = l1 * alpha1 + sum1;
-    m0 = new0;
-    m1 = new1;
-#pragma unroll
-    for (int n = 0; n < kNt; ++n) {
-      o[n][0] *= alpha0;
-      o[n][1] *= alpha0;
-      o[n][2] *= alpha1;
-      o[n][3] *= alpha1;
-    }
-
-    // O += P V, 16 keys at a time; V fragments by ldmatrix.trans (two 8-wide dim slices per x4).
-#pragma unroll
-    for (int kc = 0; kc < kKeyTile / 16; ++kc) {
-      unsigned pa[4];
-      pa[0] = pack_bf16(s[2 * kc][0], s[2 * kc][1]);
-      pa[1] = pack_bf16(s[2 * kc][2], s[2 * kc][3]);
-      pa[2] = pack_bf16(s[2 * kc + 1][0], s[2 * kc + 1][1]);
-      pa[3] = pack_bf16(s[2 * kc + 1][2], s[2 * kc + 1][3]);
-      const int key = kc * 16 + (lane & 7) + ((lane >> 3) & 1) * 8;
-#pragma unroll
-      for (int n = 0; n < kNt; n += 2) {
-        const int col = n * 8 + (lane >> 4) * 8;
-        const unsigned addr = v_base + static_cast<unsigned>((key * kLd + col) * 2);
-        unsigned b0, b1, b2, b3;
-        asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-                     : "=r"(b0), "=r"(b1), "=r"(b2), "=r"(b3)
-                     : "r"(addr));
-        mma_bf16(o[n], pa, b0, b1);
-        mma_bf16(o[n + 1], pa, b2, b3);
-      }
-    }
+    __syncthreads();  // this tile's buffer may be refilled by the next pass
   }
 
   // Epilogue: rows g and g + 8 of this warp, columns n * 8 + 2t, +1.
@@ -276,7 +241,7 @@ __global__ void __launch_bounds__(WARPS * 32) attention_mma_kernel(AttentionArgs
 template <int WARPS, int DP>
 void launch(const AttentionArgs& a, cudaStream_t stream) {
   constexpr int kM = 16 * WARPS, kLd = DP + 8;
-  constexpr int bytes = (kM + 2 * kKeyTile) * kLd * 2;
+  constexpr int bytes = (kM + 4 * kKeyTile) * kLd * 2;
   static bool configured = false;
   if (!configured) {
     WEDLM_CUDA_CHECK(

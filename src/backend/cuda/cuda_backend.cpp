@@ -390,6 +390,9 @@ class CudaBackend final : public Backend {
   }
 
   QkNormRopeArgs rope_args(DeviceMatrix qkv, const AttentionShape& s, const QkRope& rope) {
+    if (s.head_dim % 2 != 0 || s.head_dim > kMaxHeadDim) {
+      fail("the CUDA RoPE kernel needs an even head_dim of at most {}, got {}", kMaxHeadDim, s.head_dim);
+    }
     QkNormRopeArgs a;
     a.qkv = mat(qkv);
     a.num_heads = static_cast<int>(s.num_heads);

@@ -1,6 +1,8 @@
 #include "backend/cuda/gemm.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <vector>
 
 #include "backend/cuda/cuda_check.h"
@@ -13,7 +15,7 @@ namespace {
 
 constexpr std::size_t kWorkspaceBytes = std::size_t{32} << 20;
 constexpr int kCandidates = 8;
-constexpr int kTimedRuns = 3;
+constexpr int kTimedRuns = 10;
 
 }  // namespace
 
@@ -81,6 +83,17 @@ Gemm::Plan& Gemm::plan_for(const GemmArgs& g) {
       if (gemv_supported(g, v)) p.gemv = v;
     }
   }
+  // WEDLM_CUDA_GEMM_LOG=1: every candidate's time, for tuning the GEMV kernels.
+  static const bool log = [] {
+    const char* env = std::getenv("WEDLM_CUDA_GEMM_LOG");
+    return env != nullptr && *env == '1';
+  }();
+  auto report = [&](const char* what, int index, float ms) {
+    if (log) {
+      std::fprintf(stderr, "gemm %ld rows x %ld x %ld: %s %d %.1f us\n", static_cast<long>(g.rows), static_cast<long>(g.n),
+                   static_cast<long>(g.k), what, index, 1e3 * ms / kTimedRuns);
+    }
+  };
   if (tuning_ && p.gemv < 0 && (count > 1 || gemv_applies)) {
     // Time every candidate on the real operands (the output is rewritten by the caller's run).
     cudaEvent_t start, stop;
@@ -95,6 +108,7 @@ Gemm::Plan& Gemm::plan_for(const GemmArgs& g) {
       WEDLM_CUDA_CHECK(cudaEventSynchronize(stop));
       float ms = 0;
       WEDLM_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+      report("lt", i, ms);
       if (ms < best) {
         best = ms;
         p.algo = results[i].algo;
@@ -109,6 +123,7 @@ Gemm::Plan& Gemm::plan_for(const GemmArgs& g) {
       WEDLM_CUDA_CHECK(cudaEventSynchronize(stop));
       float ms = 0;
       WEDLM_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+      report(gemv_variant_name(v), v, ms);
       if (ms < best) {
         best = ms;
         p.gemv = v;

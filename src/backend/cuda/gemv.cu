@@ -97,6 +97,129 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_kernel(GemmArgs g) {
   }
 }
 
+// Streaming variant: a grid that fits on the GPU at once, each warp owning `per_warp`
+// consecutive output features (one contiguous run of weight rows), so that a warp's loads
+// run on across feature boundaries (the next batch is in flight while a feature's sum is
+// reduced and written) and no block is scheduled after the first wave. Needs k a multiple of
+// 256 * UNROLL (a batch never straddles two features). SILU: units alternate gate j, up j.
+template <int R, int UNROLL, bool SILU>
+__global__ void __launch_bounds__(kWarps * 32) gemv_stream_kernel(GemmArgs g, int per_warp) {
+  pdl_launch_dependents();
+  constexpr int kBatch = 32 * 8 * UNROLL;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const std::int64_t first = (static_cast<std::int64_t>(blockIdx.x) * kWarps + warp) * per_warp;
+  const std::int64_t left = g.n - first;  // units: SILU pairs count twice, n in all
+  if (left <= 0) return;
+  const int units = static_cast<int>(left < per_warp ? left : per_warp);
+  const int per_unit = static_cast<int>(g.k / kBatch);
+  const int total = units * per_unit;
+  auto feature = [&](std::int64_t u) -> std::int64_t { return SILU ? ((u & 1) ? g.n / 2 : 0) + (u >> 1) : u; };
+  int load_unit = 0, load_chunk = 0;
+  const bf16* row = g.w + feature(first) * g.k + lane * 8;
+  uint4 next[UNROLL];
+  auto load = [&]() {
+    const bf16* p = row + load_chunk * kBatch;
+#pragma unroll
+    for (int u = 0; u < UNROLL; ++u) next[u] = __ldcs(reinterpret_cast<const uint4*>(p + u * 32 * 8));
+    if (++load_chunk == per_unit) {
+      load_chunk = 0;
+      ++load_unit;
+      row = g.w + feature(first + load_unit) * g.k + lane * 8;
+    }
+  };
+  load();
+  pdl_wait();
+  const int rows = static_cast<int>(g.rows);
+  float acc[R], gate[R];
+#pragma unroll
+  for (int r = 0; r < R; ++r) acc[r] = gate[r] = 0.0f;
+  int unit = 0, chunk = 0;
+  for (int b = 0; b < total; ++b) {
+    uint4 wv[UNROLL];
+#pragma unroll
+    for (int u = 0; u < UNROLL; ++u) wv[u] = next[u];
+    if (b + 1 < total) load();
+    const bf16* xk = g.x + chunk * kBatch + lane * 8;
+#pragma unroll
+    for (int u = 0; u < UNROLL; ++u) {
+#pragma unroll
+      for (int r = 0; r < R; ++r) {
+        if (r < rows) acc[r] += dot8(wv[u], __ldg(reinterpret_cast<const uint4*>(xk + r * g.ldx + u * 32 * 8)));
+      }
+    }
+    if (++chunk < per_unit) continue;
+    chunk = 0;
+    const std::int64_t o = feature(first + unit);
+#pragma unroll
+    for (int r = 0; r < R; ++r) {
+      float v = acc[r];
+      acc[r] = 0.0f;
+      for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(0xffffffffu, v, off);
+      if (r >= rows) continue;
+      if (g.bias != nullptr) v += __bfloat162float(g.bias[o]);
+      if constexpr (SILU) {
+        const float rounded = __bfloat162float(__float2bfloat16(v));  // as the unfused output
+        if ((unit & 1) == 0) {
+          gate[r] = rounded;
+        } else if (lane == r) {
+          g.out[r * g.ldout + (first + unit) / 2] = silu_times(gate[r], rounded);
+        }
+      } else if (lane == r) {
+        g.out[r * g.ldout + o] = __float2bfloat16(v);
+      }
+    }
+    ++unit;
+  }
+}
+
+int sm_count() {
+  static int count = [] {
+    int device = 0, c = 0;
+    WEDLM_CUDA_CHECK(cudaGetDevice(&device));
+    WEDLM_CUDA_CHECK(cudaDeviceGetAttribute(&c, cudaDevAttrMultiProcessorCount, device));
+    return c;
+  }();
+  return count;
+}
+
+template <int R, int UNROLL, bool SILU>
+void launch_stream_rows(const GemmArgs& g, cudaStream_t stream) {
+  auto* kernel = gemv_stream_kernel<R, UNROLL, SILU>;
+  static const int resident = [&] {  // blocks of this instantiation an SM holds at once
+    int b = 0;
+    WEDLM_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&b, kernel, kWarps * 32, 0));
+    return b > 0 ? b : 1;
+  }();
+  const std::int64_t slots = static_cast<std::int64_t>(sm_count()) * resident * kWarps;
+  std::int64_t per_warp = (g.n + slots - 1) / slots;
+  if (SILU && per_warp % 2 != 0) ++per_warp;  // a warp owns whole gate/up pairs
+  const std::int64_t warps = (g.n + per_warp - 1) / per_warp;
+  const unsigned blocks = static_cast<unsigned>((warps + kWarps - 1) / kWarps);
+  launch(kernel, blocks, kWarps * 32, 0, stream, g, static_cast<int>(per_warp));
+}
+
+template <int UNROLL, bool SILU>
+void launch_stream(const GemmArgs& g, cudaStream_t stream) {
+  if (g.rows <= 1) {
+    launch_stream_rows<1, UNROLL, SILU>(g, stream);
+  } else if (g.rows <= 2) {
+    launch_stream_rows<2, UNROLL, SILU>(g, stream);
+  } else if (g.rows <= 4) {
+    launch_stream_rows<4, UNROLL, SILU>(g, stream);
+  } else {
+    launch_stream_rows<8, UNROLL, SILU>(g, stream);
+  }
+}
+
+template <int UNROLL>
+void launch_stream(const GemmArgs& g, cudaStream_t stream) {
+  if (g.silu_mul) {
+    launch_stream<UNROLL, true>(g, stream);
+  } else {
+    launch_stream<UNROLL, false>(g, stream);
+  }
+}
+
 template <int UNROLL, bool SILU>
 void launch_rows(const GemmArgs& g, cudaStream_t stream) {
   const unsigned blocks = static_cast<unsigned>((g.n + kWarps - 1) / kWarps);
@@ -295,13 +418,18 @@ void launch_gemv(const GemmArgs& g, int variant, cudaStream_t stream) {
     launch_mma<4>(g, stream);
   } else if (variant == 3) {
     launch_mma<2>(g, stream);
-  } else {
+  } else if (variant == 4) {
     launch_mma<1>(g, stream);
+  } else if (variant == 5) {
+    launch_stream<4>(g, stream);
+  } else {
+    launch_stream<8>(g, stream);
   }
 }
 
 const char* gemv_variant_name(int variant) {
-  static const char* const names[kGemvVariants] = {"gemv4", "gemv8", "gemv_mma16", "gemv_mma32", "gemv_mma64"};
+  static const char* const names[kGemvVariants] = {"gemv4", "gemv8", "gemv_mma16", "gemv_mma32", "gemv_mma64",
+                                                   "gemv_stream4", "gemv_stream8"};
   return variant >= 0 && variant < kGemvVariants ? names[variant] : "?";
 }
 
@@ -309,6 +437,10 @@ bool gemv_supported(const GemmArgs& g, int variant) {
   const bool common = g.rows >= 1 && g.k % 8 == 0 && g.ldx % 8 == 0 && g.k < (std::int64_t{1} << 30) &&
                       aligned16(g.x) && aligned16(g.w);
   if (variant < 2) return common && g.rows <= kGemvMaxRows && (!g.silu_mul || g.n % kWarps == 0);
+  if (variant >= 5) {
+    const std::int64_t batch = 32 * 8 * (variant == 5 ? 4 : 8);
+    return common && g.rows <= kGemvMaxRows && g.k % batch == 0 && (!g.silu_mul || g.n % 2 == 0);
+  }
   // With the activation fused, a block needs gate and up groups: not the one-group variant 2.
   return common && g.rows <= kGemvMmaMaxRows && g.n % mma_features(variant) == 0 && g.k % 32 == 0 &&
          !(g.silu_mul && variant == 2);

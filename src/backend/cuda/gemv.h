@@ -13,7 +13,9 @@ constexpr std::int64_t kGemvMmaMaxRows = 32;  // variants 2-4 (tensor cores)
 // vectors): which streams faster depends on the shape. Variants 2-4 use mma.sync and serve up
 // to 32 rows (WeDLM steps), where x re-read per feature would swamp L1; they give a block 16,
 // 32 or 64 output features (more features a block: fewer passes over x, fewer blocks).
-constexpr int kGemvVariants = 5;
+// Variants 5 and 6 stream (4 or 8 vectors a batch) with a grid that fits on the GPU at once,
+// each warp owning a run of consecutive features (k a multiple of 1024 or 2048).
+constexpr int kGemvVariants = 7;
 // Whether a variant takes these operands: k and the row strides multiples of 8 elements,
 // 16-byte aligned pointers, rows within the variant's limit (variants 2-4: n a multiple of the block's features and
 // k % 32 == 0 too).
