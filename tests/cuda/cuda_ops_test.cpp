@@ -71,6 +71,43 @@ TEST_P(CudaLinear, MatchesCpuForSkinnyAndLargeShapes) {
 INSTANTIATE_TEST_SUITE_P(GemvModes, CudaLinear, ::testing::Values(cuda::GemvMode::Timed, cuda::GemvMode::Always),
                          [](const auto& info) { return info.param == cuda::GemvMode::Always ? "GemvAlways" : "Timed"; });
 
+// Every GEMV variant, forced, through the two GEMM ops a layer issues (plain, and with the SiLU
+// activation fused), against the CPU backend's unfused ops. A variant that does not take a shape (or a fusion) falls back to cuBLASLt + the separate
+// kernel, which must agree as well.
+TEST(CudaOps, EveryGemvVariantMatchesCpu) {
+  WEDLM_REQUIRE_CUDA_DEVICE();
+  auto cpu = make_cpu_backend();
+  const std::int64_t k = 2048, n = 1024;
+  auto w = test::random_bf16(static_cast<std::size_t>(n * k), 21, 0.03f);
+  TensorInfo tw = test::bf16_tensor("w", w, n, k);
+  const TensorInfo* parts[] = {&tw};
+  for (int variant = 0; variant < 7; ++variant) {
+    auto gpu = make_cuda_backend();
+    cuda::force_gemv_variant(*gpu, variant);
+    for (std::int64_t rows : {1, 2, 5, 16, 32}) {
+      SCOPED_TRACE(testing::Message() << "variant " << variant << ", " << rows << " rows");
+      auto x = test::random_bf16(static_cast<std::size_t>(rows * k), static_cast<std::uint32_t>(100 + rows));
+      TensorInfo tx = test::bf16_tensor("x", x, rows, k);
+      std::vector<std::vector<float>> got[2];
+      int i = 0;
+      for (Backend* b : {cpu.get(), gpu.get()}) {
+        auto weight = b->make_linear(parts, {});
+        auto in = test::upload_rows(*b, tx, rows, k);
+        auto out = b->alloc(rows, n), hidden = b->alloc(rows, n / 2);
+        auto& r = got[i++];
+        b->linear(in.matrix, *weight, out->view(rows, n));
+        r.push_back(download(*b, out->view(rows, n)));
+        b->linear_silu_mul(in.matrix, *weight, out->view(rows, n), hidden->view(rows, n / 2));
+        r.push_back(download(*b, hidden->view(rows, n / 2)));
+      }
+      const char* names[] = {"linear", "linear_silu_mul"};
+      for (std::size_t j = 0; j < got[0].size(); ++j) {
+        EXPECT_LT(compare(got[1][j], got[0][j]).rel_l2, 1e-2) << names[j];
+      }
+    }
+  }
+}
+
 TEST(CudaOps, NormsActivationAndRopeMatchCpu) {
   WEDLM_REQUIRE_CUDA_DEVICE();
   auto cpu = make_cpu_backend();

@@ -48,7 +48,6 @@ __device__ __forceinline__ void cp_async_wait() {
 template <int WARPS, int DP>
 __global__ void __launch_bounds__(WARPS * 32) attention_mma_kernel(AttentionArgs a) {
   pdl_launch_dependents();
-  pdl_wait();
   constexpr int kM = 16 * WARPS, kThreads = WARPS * 32, kLd = DP + 8, kNt = DP / 8;
   extern __shared__ __align__(128) unsigned char smem[];
   bf16* q_s = reinterpret_cast<bf16*>(smem);
@@ -62,14 +61,6 @@ __global__ void __launch_bounds__(WARPS * 32) attention_mma_kernel(AttentionArgs
   const float scale = rsqrtf(static_cast<float>(d));
   constexpr int kVecs = DP / 8;
 
-  for (int i = threadIdx.x; i < kM * kVecs; i += kThreads) {
-    const int u = i / kVecs, c = (i % kVecs) * 8, unit = w.unit_begin + u;
-    const bool valid = unit < units && c < d;
-    const bf16* src = valid ? a.qkv + (seq.row_begin + unit / group) * a.qkv_stride +
-                                  (w.kv_head * group + unit % group) * d + c
-                            : a.qkv;
-    cp_async16(q_s + u * kLd + c, src, valid);
-  }
   const std::int32_t* table = a.tables + seq.table_offset;
   const std::int64_t head_stride = static_cast<std::int64_t>(a.block_size) * d;
   auto issue_tile = [&](int buffer, int kt) {
@@ -86,7 +77,25 @@ __global__ void __launch_bounds__(WARPS * 32) attention_mma_kernel(AttentionArgs
       cp_async16(v_dst + key * kLd + c, a.v_cache + at, valid);
     }
   };
-  issue_tile(0, w.key_begin);
+  // The plan (work, sequences, block tables) was copied in before the chunk's kernels, and keys
+  // before cache_start were written before this chunk began (its first kernel is launched
+  // without programmatic overlap, pdl.h): the first key tile may be fetched before pdl_wait(),
+  // while the rope kernel that writes this chunk's keys and Q is still running.
+  const bool early = w.key_begin + kKeyTile <= seq.cache_start;
+  if (early) {
+    issue_tile(0, w.key_begin);
+    cp_async_commit();
+  }
+  pdl_wait();
+  for (int i = threadIdx.x; i < kM * kVecs; i += kThreads) {
+    const int u = i / kVecs, c = (i % kVecs) * 8, unit = w.unit_begin + u;
+    const bool valid = unit < units && c < d;
+    const bf16* src = valid ? a.qkv + (seq.row_begin + unit / group) * a.qkv_stride +
+                                  (w.kv_head * group + unit % group) * d + c
+                            : a.qkv;
+    cp_async16(q_s + u * kLd + c, src, valid);
+  }
+  if (!early) issue_tile(0, w.key_begin);
   cp_async_commit();
 
   // This thread's two rows (units) and the last key each may see (-1: padding row).

@@ -199,7 +199,11 @@ class CudaBackend final : public Backend {
   // One kernel when our GEMV runs the gate/up shape; cuBLASLt + silu_mul otherwise.
   void linear_silu_mul(DeviceMatrix x, const LinearWeight& gate_up, DeviceMatrix scratch, DeviceMatrix out) override {
     const GemmArgs g = gemm_args(x, gate_up, scratch);
-    gemm_->prepare(g);
+    GemmArgs activated = g;
+    activated.silu_mul = true;
+    activated.out = static_cast<bf16*>(out.data);
+    activated.ldout = out.stride;
+    gemm_->prepare(g, &activated);
     profiler_.begin(stream_);
     const bool fused = gemm_->run_fused_silu(g, static_cast<bf16*>(out.data), out.stride);
     profiler_.end(profiler_.enabled() ? gemm_name(g, fused ? "linear+silu_mul" : "linear") : std::string(), stream_);
@@ -341,6 +345,7 @@ class CudaBackend final : public Backend {
 
   void set_graphs_enabled(bool on) { graphs_enabled_ = on && !profiler_.enabled(); }
   void set_gemv_mode(GemvMode mode) { gemm_->set_gemv_mode(mode); }
+  void force_gemv_variant(int variant) { gemm_->force_gemv_variant(variant); }
   GraphStats graph_stats() const { return {graphs_.recorded(), graphs_.replayed()}; }
 
  private:
@@ -605,6 +610,9 @@ namespace cuda {
 
 void set_graphs_enabled(Backend& backend, bool on) { dynamic_cast<CudaBackend&>(backend).set_graphs_enabled(on); }
 void set_gemv_mode(Backend& backend, GemvMode mode) { dynamic_cast<CudaBackend&>(backend).set_gemv_mode(mode); }
+void force_gemv_variant(Backend& backend, int variant) {
+  dynamic_cast<CudaBackend&>(backend).force_gemv_variant(variant);
+}
 GraphStats graph_stats(const Backend& backend) { return dynamic_cast<const CudaBackend&>(backend).graph_stats(); }
 
 }  // namespace cuda

@@ -297,7 +297,10 @@ unsigned blocks_for(std::int64_t n, int threads) {
 
 void launch_embed(const bf16* table, const std::int32_t* ids, Mat out, cudaStream_t stream) {
   if (out.rows == 0) return;
-  launch(embed_kernel, static_cast<unsigned>(out.rows), kRowThreads, 0, stream, table, ids, out);
+  // A plain launch: it starts only once all earlier work is done, and every later kernel of the
+  // chunk starts after it, so they may read what earlier chunks wrote before their pdl_wait().
+  embed_kernel<<<static_cast<unsigned>(out.rows), kRowThreads, 0, stream>>>(table, ids, out);
+  WEDLM_CUDA_CHECK_LAUNCH("embed_kernel");
 }
 
 void launch_rmsnorm(Mat x, const float* w, float eps, Mat out, cudaStream_t stream) {

@@ -42,13 +42,18 @@ class Gemm {
   // applies the activation).
   bool run_fused_silu(const GemmArgs& args, bf16* out, std::int64_t ldout);
   // Plans (and, when tuning, times) the shape of `args` now, so that a later run only launches.
-  void prepare(const GemmArgs& args) {
-    if (args.rows > 0) plan_for(args);
+  // `fused`, when given, is the same GEMM with an epilogue fused (run_fused_*): the variants
+  // that can run it are credited with the separate kernel they save.
+  void prepare(const GemmArgs& args, const GemmArgs* fused = nullptr) {
+    if (args.rows > 0) plan_for(args, fused);
   }
   // Plans may time candidates; turn that off (e.g. while a CUDA graph is being captured).
   void set_tuning(bool on) { tuning_ = on; }
   // Applies to shapes planned from now on.
   void set_gemv_mode(GemvMode mode) { gemv_mode_ = mode; }
+  // Tests: shapes planned from now on run GEMV variant `variant` wherever it applies (cuBLASLt's
+  // first candidate elsewhere, untimed); -1 restores the mode above.
+  void force_gemv_variant(int variant) { forced_variant_ = variant; }
   // What runs this shape ("lt", "gemv4", ...), for the per-op profile; plans it if needed.
   const char* path(const GemmArgs& args);
 
@@ -60,7 +65,7 @@ class Gemm {
     cublasLtMatmulAlgo_t algo{};
     int gemv = -1;  // our kernel's variant instead of cuBLASLt, or -1
   };
-  Plan& plan_for(const GemmArgs& args);
+  Plan& plan_for(const GemmArgs& args, const GemmArgs* fused = nullptr);
   void launch(const Plan& plan, const GemmArgs& args, const cublasLtMatmulAlgo_t& algo);
 
   cudaStream_t stream_;
@@ -69,6 +74,7 @@ class Gemm {
   std::size_t workspace_bytes_ = 0;
   bool tuning_ = true;
   GemvMode gemv_mode_ = GemvMode::Timed;
+  int forced_variant_ = -1;
   std::map<Key, Plan> plans_;
 };
 

@@ -109,13 +109,14 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_stream_kernel(GemmArgs g, in
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const std::int64_t first = (static_cast<std::int64_t>(blockIdx.x) * kWarps + warp) * per_warp;
   const std::int64_t left = g.n - first;  // units: SILU pairs count twice, n in all
-  if (left <= 0) return;
-  const int units = static_cast<int>(left < per_warp ? left : per_warp);
+  // A warp past the end has no units; it still waits (pdl.h: every block of a grid waits, so
+  // that a grid's completion implies its predecessors').
+  const int units = static_cast<int>(left <= 0 ? 0 : left < per_warp ? left : per_warp);
   const int per_unit = static_cast<int>(g.k / kBatch);
   const int total = units * per_unit;
   auto feature = [&](std::int64_t u) -> std::int64_t { return SILU ? ((u & 1) ? g.n / 2 : 0) + (u >> 1) : u; };
   int load_unit = 0, load_chunk = 0;
-  const bf16* row = g.w + feature(first) * g.k + lane * 8;
+  const bf16* row = g.w + (units > 0 ? feature(first) * g.k : 0) + lane * 8;
   uint4 next[UNROLL];
   auto load = [&]() {
     const bf16* p = row + load_chunk * kBatch;
@@ -127,7 +128,7 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_stream_kernel(GemmArgs g, in
       row = g.w + feature(first + load_unit) * g.k + lane * 8;
     }
   };
-  load();
+  if (total > 0) load();
   pdl_wait();
   const int rows = static_cast<int>(g.rows);
   float acc[R], gate[R];

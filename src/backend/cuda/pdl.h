@@ -7,6 +7,11 @@
 // reads or writes anything its predecessor touches. Every kernel launched through launch() must
 // call pdl_wait() before its first dependent global access; kernels that do not are launched
 // with <<<>>> (and then serialize fully, as before).
+//
+// Overlap is not transitive: a kernel may start while kernels two or more back are still
+// running. Only data written before the chunk began may be read before pdl_wait(): each chunk's
+// first kernel (embed) is launched plainly, so it starts after all earlier work has finished,
+// and every later kernel of the chunk starts after it.
 #include <cuda_runtime.h>
 
 #include <utility>

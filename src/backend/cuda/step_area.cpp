@@ -23,8 +23,8 @@ StepArea::~StepArea() {
   if (uploaded_ != nullptr) cudaEventDestroy(uploaded_);
 }
 
-// plan_attention makes at most `base` tiles x KV heads with `want` = ceil(2 sm / base) splits
-// each, so at most base * want < 2 sm + base work items; a sequence of r rows has at most
+// plan_attention makes at most `base` tiles x KV heads with `want` = max(1, floor(2 sm / base))
+// splits each, so at most max(base, 2 sm) <= 2 sm + base work items; a sequence of r rows has at most
 // ceil(r group / m) tiles, and the sequences of a chunk at most ceil(rows group / m) + rows.
 int StepArea::combine_capacity(std::int64_t rows, int m_tile) const {
   const std::int64_t group = shape_.num_heads / shape_.num_kv_heads;
