@@ -10,7 +10,7 @@ nvidia-smi --query-gpu=name --format=csv,noheader
 ./cuda_tests 2>&1 | tee "$out/tests.txt" | grep -v "^\[       OK\|^\[ RUN\|bf16-fragile" | tail -4
 WEDLM_CUDA_GEMM_LOG=1 ./wedlm bench --synthetic 8b --device cuda --repeats 10 > "$out/bench.txt" 2> "$out/gemmlog.txt"
 tail -13 "$out/bench.txt"; grep prefill "$out/bench.txt"
-grep -E "^gemm (1|32) rows x (24576|4096|6144) " "$out/gemmlog.txt" | sort -t: -k1,1 -s |
+grep -E "^gemm (1|16|32) rows x (24576|4096|6144) " "$out/gemmlog.txt" | sort -t: -k1,1 -s |
   awk -F': ' '{a[$1]=a[$1]" | "$2} END{for(k in a) print k a[k]}' | sort
 WEDLM_CUDA_PROFILE=1 ./wedlm bench --synthetic 8b --device cuda --contexts 4096 --rows 1,32 --prefill 1 --repeats 10 \
   --ar-tokens 8 > /dev/null 2> "$out/profile.txt"

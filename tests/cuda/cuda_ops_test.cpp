@@ -5,6 +5,7 @@
 #include <numeric>
 
 #include "backend/cpu/cpu_backend.h"
+#include "backend/cuda/gemv.h"
 #include "cuda_test_support.h"
 
 namespace wedlm {
@@ -81,10 +82,10 @@ TEST(CudaOps, EveryGemvVariantMatchesCpu) {
   auto w = test::random_bf16(static_cast<std::size_t>(n * k), 21, 0.03f);
   TensorInfo tw = test::bf16_tensor("w", w, n, k);
   const TensorInfo* parts[] = {&tw};
-  for (int variant = 0; variant < 7; ++variant) {
+  for (int variant = 0; variant < cuda::kGemvVariants; ++variant) {
     auto gpu = make_cuda_backend();
     cuda::force_gemv_variant(*gpu, variant);
-    for (std::int64_t rows : {1, 2, 5, 16, 32}) {
+    for (std::int64_t rows : {1, 2, 5, 16, 23, 32}) {
       SCOPED_TRACE(testing::Message() << "variant " << variant << ", " << rows << " rows");
       auto x = test::random_bf16(static_cast<std::size_t>(rows * k), static_cast<std::uint32_t>(100 + rows));
       TensorInfo tx = test::bf16_tensor("x", x, rows, k);

@@ -41,7 +41,7 @@ struct AttentionArgs {
   float* partial_ml = nullptr;  // [slot][m_tile][2]: running max, running sum
   bf16* out = nullptr;
   std::int64_t out_stride = 0;
-  int m_tile = 64;  // 16 or 64 query units per CTA
+  int m_tile = 64;  // 16, 64 or 128 query units per CTA
   // Null for an eager launch. In a CUDA graph the grid is sized for the largest plan the graph
   // may replay (work_count, combine_count are capacities) and the step's real counts are read
   // here, on the device: {work items, combine items}. CTAs past them exit at once.

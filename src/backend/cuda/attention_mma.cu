@@ -273,8 +273,10 @@ void launch_dp(const AttentionArgs& a, cudaStream_t stream) {
 void launch_attention_mma(const AttentionArgs& a, cudaStream_t stream) {
   if (a.m_tile == 16) {
     launch_dp<1>(a, stream);
-  } else {
+  } else if (a.m_tile == 64) {
     launch_dp<4>(a, stream);
+  } else {
+    launch_dp<8>(a, stream);
   }
 }
 

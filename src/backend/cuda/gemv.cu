@@ -383,6 +383,135 @@ __global__ void __launch_bounds__(kMmaWarps * 32) gemv_mma_kernel(GemmArgs g) {
   }
 }
 
+// WeDLM steps (9..32 rows): x is staged in shared memory a 128-wide k chunk at a time (three
+// chunks in flight by cp.async) and shared by the block's 4 warps; each warp streams its own 16
+// weight rows into registers one chunk ahead and multiplies them by the staged x on tensor
+// cores (the k permutation of gemv_mma_kernel). A block owns 64 features, so x is read from L2
+// once per 64 features (the tensor-core GEMV above re-reads it per 16, from L2 once it no longer
+// fits L1). SILU: warps 0-1 take gate features, 2-3 the matching up features.
+constexpr int kXChunk = 128;
+constexpr int kXStages = 3;
+constexpr int kXLd = kXChunk + 32;  // row stride 320 B: a quarter warp's 16-byte loads hit distinct banks
+
+__device__ __forceinline__ void cp_async16(void* dst, const void* src, bool valid) {
+  const unsigned d = static_cast<unsigned>(__cvta_generic_to_shared(dst));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(d), "l"(src), "r"(valid ? 16 : 0));
+}
+
+template <int TILES, bool SILU>
+__global__ void __launch_bounds__(kMmaWarps * 32) gemm_x_kernel(GemmArgs g) {
+  pdl_launch_dependents();
+  constexpr int kRows = TILES * 8, kSteps = kXChunk / 32;
+  __shared__ __align__(16) bf16 xs[kXStages][kRows][kXLd];
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, gi = lane / 4, t = lane % 4;
+  const std::int64_t o0 = SILU ? (warp >= 2 ? g.n / 2 : 0) + (static_cast<std::int64_t>(blockIdx.x) * 2 + warp % 2) * 16
+                               : (static_cast<std::int64_t>(blockIdx.x) * kMmaWarps + warp) * 16;
+  const bf16* w0 = g.w + (o0 + gi) * g.k + 8 * t;
+  const bf16* w1 = w0 + 8 * g.k;
+  const int chunks = static_cast<int>(g.k / kXChunk), rows = static_cast<int>(g.rows);
+  uint4 na[kSteps], nb[kSteps];
+  auto load_w = [&](int c) {
+#pragma unroll
+    for (int s = 0; s < kSteps; ++s) {
+      na[s] = nb[s] = make_uint4(0, 0, 0, 0);
+      if (c < chunks) {
+        na[s] = __ldcs(reinterpret_cast<const uint4*>(w0 + c * kXChunk + s * 32));
+        nb[s] = __ldcs(reinterpret_cast<const uint4*>(w1 + c * kXChunk + s * 32));
+      }
+    }
+  };
+  auto stage_x = [&](int c) {
+    if (c < chunks) {
+      for (int i = threadIdx.x; i < kRows * (kXChunk / 8); i += kMmaWarps * 32) {
+        const int r = i / (kXChunk / 8), col = (i % (kXChunk / 8)) * 8;
+        const bool valid = r < rows;
+        cp_async16(&xs[c % kXStages][r][col], valid ? g.x + r * g.ldx + c * kXChunk + col : g.x, valid);
+      }
+    }
+    asm volatile("cp.async.commit_group;\n" ::);  // empty groups keep the count uniform
+  };
+  load_w(0);
+  pdl_wait();
+#pragma unroll
+  for (int c = 0; c < kXStages - 1; ++c) stage_x(c);
+  float acc[TILES][4];
+#pragma unroll
+  for (int j = 0; j < TILES; ++j) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.0f;
+  for (int c = 0; c < chunks; ++c) {
+    uint4 wa[kSteps], wb[kSteps];
+#pragma unroll
+    for (int s = 0; s < kSteps; ++s) {
+      wa[s] = na[s];
+      wb[s] = nb[s];
+    }
+    load_w(c + 1);
+    stage_x(c + kXStages - 1);  // into the stage read two passes ago (released by the barrier below)
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(kXStages - 1));
+    __syncthreads();  // chunk c of x is in shared memory for every warp
+#pragma unroll
+    for (int s = 0; s < kSteps; ++s) {
+#pragma unroll
+      for (int j = 0; j < TILES; ++j) {
+        const uint4 xv = *reinterpret_cast<const uint4*>(&xs[c % kXStages][j * 8 + gi][s * 32 + 8 * t]);
+        mma16816(acc[j], wa[s].x, wb[s].x, wa[s].y, wb[s].y, xv.x, xv.y);
+        mma16816(acc[j], wa[s].z, wb[s].z, wa[s].w, wb[s].w, xv.z, xv.w);
+      }
+    }
+    __syncthreads();  // every warp is done with this stage before it is refilled
+  }
+  auto value = [&](int j, int e) {
+    float v = acc[j][e];
+    if (g.bias != nullptr) v += __bfloat162float(g.bias[o0 + gi + (e >= 2 ? 8 : 0)]);
+    return v;
+  };
+  if constexpr (SILU) {
+    __shared__ float up[2][TILES][32][4];
+    if (warp >= 2) {
+#pragma unroll
+      for (int j = 0; j < TILES; ++j) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) up[warp - 2][j][lane][e] = __bfloat162float(__float2bfloat16(value(j, e)));
+      }
+    }
+    __syncthreads();
+    if (warp >= 2) return;
+#pragma unroll
+    for (int j = 0; j < TILES; ++j) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int r = j * 8 + 2 * t + (e & 1);
+        if (r < rows) {
+          const float gate = __bfloat162float(__float2bfloat16(value(j, e)));  // rounded as the unfused output
+          g.out[r * g.ldout + o0 + gi + (e >= 2 ? 8 : 0)] = silu_times(gate, up[warp][j][lane][e]);
+        }
+      }
+    }
+  } else {
+#pragma unroll
+    for (int j = 0; j < TILES; ++j) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int r = j * 8 + 2 * t + (e & 1);
+        if (r < rows) g.out[r * g.ldout + o0 + gi + (e >= 2 ? 8 : 0)] = __float2bfloat16(value(j, e));
+      }
+    }
+  }
+}
+
+template <bool SILU>
+void launch_gemm_x(const GemmArgs& g, cudaStream_t stream) {
+  const unsigned blocks = static_cast<unsigned>(g.n / 64);
+  if (g.rows <= 8) {
+    launch(gemm_x_kernel<1, SILU>, blocks, kMmaWarps * 32, 0, stream, g);
+  } else if (g.rows <= 16) {
+    launch(gemm_x_kernel<2, SILU>, blocks, kMmaWarps * 32, 0, stream, g);
+  } else if (g.rows <= 24) {
+    launch(gemm_x_kernel<3, SILU>, blocks, kMmaWarps * 32, 0, stream, g);
+  } else {
+    launch(gemm_x_kernel<4, SILU>, blocks, kMmaWarps * 32, 0, stream, g);
+  }
+}
+
 // Output features one block of variant `variant` (>= 2) covers.
 int mma_features(int variant) { return variant == 2 ? 16 : variant == 3 ? 32 : 64; }
 
@@ -423,14 +552,18 @@ void launch_gemv(const GemmArgs& g, int variant, cudaStream_t stream) {
     launch_mma<1>(g, stream);
   } else if (variant == 5) {
     launch_stream<4>(g, stream);
-  } else {
+  } else if (variant == 6) {
     launch_stream<8>(g, stream);
+  } else if (g.silu_mul) {
+    launch_gemm_x<true>(g, stream);
+  } else {
+    launch_gemm_x<false>(g, stream);
   }
 }
 
 const char* gemv_variant_name(int variant) {
   static const char* const names[kGemvVariants] = {"gemv4", "gemv8", "gemv_mma16", "gemv_mma32", "gemv_mma64",
-                                                   "gemv_stream4", "gemv_stream8"};
+                                                   "gemv_stream4", "gemv_stream8", "gemm_x"};
   return variant >= 0 && variant < kGemvVariants ? names[variant] : "?";
 }
 
@@ -438,6 +571,9 @@ bool gemv_supported(const GemmArgs& g, int variant) {
   const bool common = g.rows >= 1 && g.k % 8 == 0 && g.ldx % 8 == 0 && g.k < (std::int64_t{1} << 30) &&
                       aligned16(g.x) && aligned16(g.w);
   if (variant < 2) return common && g.rows <= kGemvMaxRows && (!g.silu_mul || g.n % kWarps == 0);
+  if (variant == 7) {
+    return common && g.rows <= kGemvMmaMaxRows && g.n % 64 == 0 && g.k % kXChunk == 0 && g.ldx % 8 == 0;
+  }
   if (variant >= 5) {
     const std::int64_t batch = 32 * 8 * (variant == 5 ? 4 : 8);
     return common && g.rows <= kGemvMaxRows && g.k % batch == 0 && (!g.silu_mul || g.n % 2 == 0);

@@ -8,14 +8,16 @@
 namespace wedlm::cuda {
 
 constexpr std::int64_t kGemvMaxRows = 8;      // variants 0, 1 (CUDA cores)
-constexpr std::int64_t kGemvMmaMaxRows = 32;  // variants 2-4 (tensor cores)
+constexpr std::int64_t kGemvMmaMaxRows = 32;  // variants 2-4 and 7 (tensor cores)
 // Variants 0 and 1 differ in the weight loads each lane keeps in flight (4 or 8 16-byte
 // vectors): which streams faster depends on the shape. Variants 2-4 use mma.sync and serve up
 // to 32 rows (WeDLM steps), where x re-read per feature would swamp L1; they give a block 16,
 // 32 or 64 output features (more features a block: fewer passes over x, fewer blocks).
 // Variants 5 and 6 stream (4 or 8 vectors a batch) with a grid that fits on the GPU at once,
 // each warp owning a run of consecutive features (k a multiple of 1024 or 2048).
-constexpr int kGemvVariants = 7;
+// Variant 7 (<= 32 rows, n % 64 == 0, k % 128 == 0) stages x in shared memory for 64 features
+// a block: the WeDLM-step GEMM.
+constexpr int kGemvVariants = 8;
 // Whether a variant takes these operands: k and the row strides multiples of 8 elements,
 // 16-byte aligned pointers, rows within the variant's limit (variants 2-4: n a multiple of the block's features and
 // k % 32 == 0 too).

@@ -44,7 +44,7 @@ bool StepArea::ensure(const AttentionShape& shape, int sm_count, std::int64_t ta
   shape_ = shape;
   sm_count_ = sm_count;
   tables_capacity_ = std::max<std::int64_t>({tables * 2, tables_capacity_, 4096});
-  // Tiles of 16 units give the most work items; 64-unit tiles the largest partial slots.
+  // Tiles of 16 units give the most work items; larger tiles the largest partial slots.
   const std::int64_t work = work_capacity(kMaxRows, 16), combine = combine_capacity(kMaxRows, 16);
   ids_at_ = kCounts;
   positions_at_ = ids_at_ + kMaxRows;
@@ -60,7 +60,8 @@ bool StepArea::ensure(const AttentionShape& shape, int sm_count, std::int64_t ta
   WEDLM_CUDA_CHECK(cudaMallocHost(&host_, static_cast<std::size_t>(total) * sizeof(std::int32_t)));
   std::memset(host_, 0, static_cast<std::size_t>(total) * sizeof(std::int32_t));
   if (uploaded_ == nullptr) WEDLM_CUDA_CHECK(cudaEventCreateWithFlags(&uploaded_, cudaEventDisableTiming));
-  const std::int64_t slots = std::max(work_capacity(kMaxRows, 16) * 16, work_capacity(kMaxRows, 64) * 64);
+  const std::int64_t slots = std::max({work_capacity(kMaxRows, 16) * 16, work_capacity(kMaxRows, 64) * 64,
+                                       work_capacity(kMaxRows, 128) * 128});
   const std::int64_t dp = padded_head_dim(static_cast<int>(shape.head_dim));
   if (partial_o_.get() == nullptr || partial_o_.bytes() < static_cast<std::size_t>(slots * dp) * sizeof(float)) {
     partial_o_ = DeviceMemory(static_cast<std::size_t>(slots * dp) * sizeof(float));
