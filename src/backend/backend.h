@@ -72,6 +72,16 @@ struct ChunkInputs {
   std::span<const AttentionSequence> sequences;
 };
 
+// The normalized input of a sublayer (see Backend::add_rmsnorm_into): residual_out = residual +
+// delta (no delta when delta.rows == 0), normed = rmsnorm(residual_out) * norm. residual_out must
+// not alias residual or delta (a fused GEMM reads residual in every block while one writes
+// residual_out); normed is where a backend that normalizes separately puts the result.
+struct NormedInput {
+  DeviceMatrix residual, delta, residual_out, normed;
+  const VectorWeight* norm = nullptr;
+  float eps = 0;
+};
+
 // The q/k normalization and rotation of a layer (see Backend::qk_norm_rope).
 struct QkRope {
   const VectorWeight* q_norm = nullptr;
@@ -102,6 +112,19 @@ class Backend {
                            DeviceMatrix out) = 0;
   // residual += delta.
   virtual void add(DeviceMatrix residual, DeviceMatrix delta) = 0;
+  // to = from (same shape).
+  virtual void copy(DeviceMatrix from, DeviceMatrix to) = 0;
+  // residual_out = residual + delta (just residual when delta.rows == 0); out =
+  // rmsnorm(residual_out) * w. residual_out may be residual itself.
+  virtual void add_rmsnorm_into(DeviceMatrix residual, DeviceMatrix delta, DeviceMatrix residual_out,
+                                const VectorWeight& w, float eps, DeviceMatrix out) {
+    if (residual_out.data != residual.data) copy(residual, residual_out);
+    if (delta.rows > 0) {
+      add_rmsnorm(residual_out, delta, w, eps, out);
+    } else {
+      rmsnorm(residual_out, w, eps, out);
+    }
+  }
   // out = x W^T + b.
   virtual void linear(DeviceMatrix x, const LinearWeight& w, DeviceMatrix out) = 0;
   // In place on fused qkv rows [q heads | k heads | v heads]: optional per-head RMSNorm of q and k,
@@ -130,6 +153,17 @@ class Backend {
   virtual void linear_silu_mul(DeviceMatrix x, const LinearWeight& gate_up, DeviceMatrix scratch, DeviceMatrix out) {
     linear(x, gate_up, scratch);
     silu_mul(scratch, out);
+  }
+  // add_rmsnorm_into(in...) then linear(in.normed, w, out): the GEMM that opens a sublayer.
+  virtual void normed_linear(const NormedInput& in, const LinearWeight& w, DeviceMatrix out) {
+    add_rmsnorm_into(in.residual, in.delta, in.residual_out, *in.norm, in.eps, in.normed);
+    linear(in.normed, w, out);
+  }
+  // add_rmsnorm_into(in...) then linear_silu_mul(in.normed, gate_up, scratch, out).
+  virtual void normed_linear_silu_mul(const NormedInput& in, const LinearWeight& gate_up, DeviceMatrix scratch,
+                                      DeviceMatrix out) {
+    add_rmsnorm_into(in.residual, in.delta, in.residual_out, *in.norm, in.eps, in.normed);
+    linear_silu_mul(in.normed, gate_up, scratch, out);
   }
   // out[i] = x[rows[i]].
   virtual void gather_rows(DeviceMatrix x, std::span<const std::int32_t> rows, DeviceMatrix out) = 0;

@@ -41,6 +41,7 @@ Transformer::Transformer(const Checkpoint& ck, Backend& backend, std::int64_t ma
   }
   const std::int64_t qkv_cols = c.q_size() + 2 * c.kv_size();
   residual_ = backend.alloc(max_rows_, c.hidden_size);
+  residual_other_ = backend.alloc(max_rows_, c.hidden_size);
   normed_ = backend.alloc(max_rows_, c.hidden_size);
   qkv_ = backend.alloc(max_rows_, qkv_cols);
   attn_out_ = backend.alloc(max_rows_, c.q_size());
@@ -85,20 +86,27 @@ void Transformer::run_layers(KvCache& cache, std::span<const std::int32_t> ids,
   DeviceMatrix gate_up = gate_up_->view(rows, 2 * c.intermediate_size);
   DeviceMatrix mlp_hidden = mlp_hidden_->view(rows, c.intermediate_size);
 
+  // The residual stream ping-pongs between two buffers: each sublayer's input normalization
+  // writes residual + delta to the other one (a fused GEMM may then read the old one in every
+  // block while one block writes the new).
+  DeviceMatrix other = residual_other_->view(rows, c.hidden_size);
+  DeviceMatrix no_delta{proj_out.data, 0, c.hidden_size, proj_out.stride};
+  auto next_input = [&](DeviceMatrix delta, const VectorWeight& norm) {
+    const NormedInput in{residual, delta, other, normed, &norm, eps};
+    std::swap(residual, other);
+    return in;
+  };
   backend_.embed(*embed_, ids, residual);
-  backend_.rmsnorm(residual, *layers_.front()->attn_norm, eps, normed);
   for (std::size_t i = 0; i < layers_.size(); ++i) {
     Layer& l = *layers_[i];
-    backend_.linear(normed, *l.qkv, qkv);
+    backend_.normed_linear(next_input(i == 0 ? no_delta : proj_out, *l.attn_norm), *l.qkv, qkv);
     const QkRope rope{l.q_norm.get(), l.k_norm.get(), eps, positions, c.rope_theta};
     backend_.rope_attention(qkv, attention_shape_, rope, cache, static_cast<std::int64_t>(i), sequences, attn_out);
     backend_.linear(attn_out, *l.o_proj, proj_out);
-    backend_.add_rmsnorm(residual, proj_out, *l.mlp_norm, eps, normed);
-    backend_.linear_silu_mul(normed, *l.gate_up, gate_up, mlp_hidden);
+    backend_.normed_linear_silu_mul(next_input(proj_out, *l.mlp_norm), *l.gate_up, gate_up, mlp_hidden);
     backend_.linear(mlp_hidden, *l.down_proj, proj_out);
-    const VectorWeight& next_norm = i + 1 < layers_.size() ? *layers_[i + 1]->attn_norm : *final_norm_;
-    backend_.add_rmsnorm(residual, proj_out, next_norm, eps, normed);
   }
+  backend_.add_rmsnorm(residual, proj_out, *final_norm_, eps, normed);
   // `normed` now holds the final-normed hidden states of this chunk.
 }
 

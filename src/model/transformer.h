@@ -68,7 +68,7 @@ class Transformer {
   std::unique_ptr<VectorWeight> final_norm_;
   std::vector<std::unique_ptr<Layer>> layers_;
   // Activations for one chunk of rows.
-  std::unique_ptr<DeviceBuffer> residual_, normed_, qkv_, attn_out_, proj_out_, gate_up_, mlp_hidden_;
+  std::unique_ptr<DeviceBuffer> residual_, residual_other_, normed_, qkv_, attn_out_, proj_out_, gate_up_, mlp_hidden_;
   std::unique_ptr<DeviceBuffer> selected_, logits_, full_logits_;  // grown on demand
   std::int64_t selected_capacity_ = 0, full_capacity_ = 0;
   std::vector<std::int32_t> whole_pool_;  // identity block table for single-sequence forwards

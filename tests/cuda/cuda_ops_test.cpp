@@ -72,15 +72,17 @@ TEST_P(CudaLinear, MatchesCpuForSkinnyAndLargeShapes) {
 INSTANTIATE_TEST_SUITE_P(GemvModes, CudaLinear, ::testing::Values(cuda::GemvMode::Timed, cuda::GemvMode::Always),
                          [](const auto& info) { return info.param == cuda::GemvMode::Always ? "GemvAlways" : "Timed"; });
 
-// Every GEMV variant, forced, through the two GEMM ops a layer issues (plain, and with the SiLU
-// activation fused), against the CPU backend's unfused ops. A variant that does not take a shape (or a fusion) falls back to cuBLASLt + the separate
+// Every GEMV variant, forced, through the GEMM ops a layer issues (plain; with the SiLU activation
+// fused; with the residual add + RMSNorm fused in front), against the CPU backend's unfused ops. A variant that does not take a shape (or a fusion) falls back to cuBLASLt + the separate
 // kernel, which must agree as well.
 TEST(CudaOps, EveryGemvVariantMatchesCpu) {
   WEDLM_REQUIRE_CUDA_DEVICE();
   auto cpu = make_cpu_backend();
   const std::int64_t k = 2048, n = 1024;
   auto w = test::random_bf16(static_cast<std::size_t>(n * k), 21, 0.03f);
-  TensorInfo tw = test::bf16_tensor("w", w, n, k);
+  auto gain = test::random_bf16(static_cast<std::size_t>(k), 22);
+  TensorInfo tw = test::bf16_tensor("w", w, n, k), tg = test::bf16_tensor("g", gain, k, 1);
+  tg.shape = {k};
   const TensorInfo* parts[] = {&tw};
   for (int variant = 0; variant < cuda::kGemvVariants; ++variant) {
     auto gpu = make_cuda_backend();
@@ -88,7 +90,8 @@ TEST(CudaOps, EveryGemvVariantMatchesCpu) {
     for (std::int64_t rows : {1, 2, 5, 16, 23, 32}) {
       SCOPED_TRACE(testing::Message() << "variant " << variant << ", " << rows << " rows");
       auto x = test::random_bf16(static_cast<std::size_t>(rows * k), static_cast<std::uint32_t>(100 + rows));
-      TensorInfo tx = test::bf16_tensor("x", x, rows, k);
+      auto dx = test::random_bf16(static_cast<std::size_t>(rows * k), static_cast<std::uint32_t>(200 + rows), 0.5f);
+      TensorInfo tx = test::bf16_tensor("x", x, rows, k), td = test::bf16_tensor("d", dx, rows, k);
       std::vector<std::vector<float>> got[2];
       int i = 0;
       for (Backend* b : {cpu.get(), gpu.get()}) {
@@ -100,8 +103,24 @@ TEST(CudaOps, EveryGemvVariantMatchesCpu) {
         r.push_back(download(*b, out->view(rows, n)));
         b->linear_silu_mul(in.matrix, *weight, out->view(rows, n), hidden->view(rows, n / 2));
         r.push_back(download(*b, hidden->view(rows, n / 2)));
+        // The same GEMMs opening a sublayer: the add_rmsnorm of x + delta (or of x alone) fused
+        // into the GEMV's prologue where it runs, the new residual written aside.
+        auto delta = test::upload_rows(*b, td, rows, k);
+        auto normed = b->alloc(rows, k), residual_out = b->alloc(rows, k);
+        auto norm = b->make_vector(tg);
+        const NormedInput with_delta{in.matrix, delta.matrix, residual_out->view(rows, k), normed->view(rows, k),
+                                     norm.get(), 1e-6f};
+        b->normed_linear(with_delta, *weight, out->view(rows, n));
+        r.push_back(download(*b, out->view(rows, n)));
+        r.push_back(download(*b, residual_out->view(rows, k)));
+        const NormedInput alone{in.matrix, DeviceMatrix{delta.matrix.data, 0, k, k}, residual_out->view(rows, k),
+                                normed->view(rows, k), norm.get(), 1e-6f};
+        b->normed_linear_silu_mul(alone, *weight, out->view(rows, n), hidden->view(rows, n / 2));
+        r.push_back(download(*b, hidden->view(rows, n / 2)));
+        r.push_back(download(*b, residual_out->view(rows, k)));
       }
-      const char* names[] = {"linear", "linear_silu_mul"};
+      const char* names[] = {"linear", "linear_silu_mul", "normed_linear", "its residual", "normed_linear_silu_mul",
+                             "its residual"};
       for (std::size_t j = 0; j < got[0].size(); ++j) {
         EXPECT_LT(compare(got[1][j], got[0][j]).rel_l2, 1e-2) << names[j];
       }

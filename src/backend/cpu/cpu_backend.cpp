@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cstring>
 #include <cmath>
 #include <vector>
 
@@ -129,6 +130,12 @@ class CpuBackend final : public Backend {
       float* res = f32(residual) + r * residual.stride;
       const float* d = f32(delta) + r * delta.stride;
       for (std::int64_t i = 0; i < residual.cols; ++i) res[i] += d[i];
+    }
+  }
+
+  void copy(DeviceMatrix from, DeviceMatrix to) override {
+    for (std::int64_t r = 0; r < from.rows; ++r) {
+      std::memcpy(f32(to) + r * to.stride, f32(from) + r * from.stride, static_cast<std::size_t>(from.cols) * sizeof(float));
     }
   }
 

@@ -188,6 +188,49 @@ class CudaBackend final : public Backend {
 
   void add(DeviceMatrix residual, DeviceMatrix delta) override { launch_add(mat(residual), mat(delta), stream_); }
 
+  void copy(DeviceMatrix from, DeviceMatrix to) override {
+    if (from.rows != to.rows || from.cols != to.cols) fail("internal: copy of {}x{} into {}x{}", from.rows, from.cols, to.rows, to.cols);
+    if (from.rows == 0) return;
+    WEDLM_CUDA_CHECK(cudaMemcpy2DAsync(to.data, static_cast<std::size_t>(to.stride) * sizeof(bf16), from.data,
+                                       static_cast<std::size_t>(from.stride) * sizeof(bf16),
+                                       static_cast<std::size_t>(from.cols) * sizeof(bf16),
+                                       static_cast<std::size_t>(from.rows), cudaMemcpyDeviceToDevice, stream_));
+  }
+
+  void add_rmsnorm_into(DeviceMatrix residual, DeviceMatrix delta, DeviceMatrix residual_out, const VectorWeight& w,
+                        float eps, DeviceMatrix out) override {
+    profiler_.begin(stream_);
+    launch_add_rmsnorm_into(mat(residual), mat(delta), mat(residual_out), static_cast<const CudaVector&>(w).values.as<float>(),
+                            eps, mat(out), stream_);
+    profiler_.end("add_rmsnorm", stream_);
+  }
+
+  // With few rows, the sublayer's add_rmsnorm runs in the GEMV's prologue (every block
+  // normalizes the rows itself): one kernel and one kernel boundary fewer.
+  void normed_linear(const NormedInput& in, const LinearWeight& weight, DeviceMatrix out) override {
+    const GemmArgs g = gemm_args(in.normed, weight, out);
+    const GemmArgs fused = with_input(g, in);
+    gemm_->prepare(g, &fused);
+    profiler_.begin(stream_);
+    const bool done = separate(in) && gemm_->run_fused_input(g, fused);
+    profiler_.end(!profiler_.enabled() ? std::string() : done ? gemm_name(g, "add_rmsnorm+linear") : "(input not fused)", stream_);
+    if (!done) Backend::normed_linear(in, weight, out);
+  }
+
+  void normed_linear_silu_mul(const NormedInput& in, const LinearWeight& gate_up, DeviceMatrix scratch,
+                              DeviceMatrix out) override {
+    const GemmArgs g = gemm_args(in.normed, gate_up, scratch);
+    GemmArgs fused = with_input(g, in);
+    fused.silu_mul = true;
+    fused.out = static_cast<bf16*>(out.data);
+    fused.ldout = out.stride;
+    gemm_->prepare(g, &fused);
+    profiler_.begin(stream_);
+    const bool done = separate(in) && gemm_->run_fused_input(g, fused);
+    profiler_.end(!profiler_.enabled() ? std::string() : done ? gemm_name(g, "add_rmsnorm+linear+silu_mul") : "(input not fused)", stream_);
+    if (!done) Backend::normed_linear_silu_mul(in, gate_up, scratch, out);
+  }
+
   void linear(DeviceMatrix x, const LinearWeight& weight, DeviceMatrix out) override {
     const GemmArgs g = gemm_args(x, weight, out);
     gemm_->prepare(g);  // candidate timing stays outside the profiled region
@@ -361,6 +404,23 @@ class CudaBackend final : public Backend {
     g.rows = x.rows;
     g.n = w.out_features;
     g.k = w.in_features;
+    return g;
+  }
+
+  // The fused prologue reads the residual in every block while block 0 writes residual_out.
+  static bool separate(const NormedInput& in) {
+    return in.residual_out.data != in.residual.data && (in.delta.rows == 0 || in.residual_out.data != in.delta.data);
+  }
+
+  static GemmArgs with_input(GemmArgs g, const NormedInput& in) {
+    g.in_residual = static_cast<const bf16*>(in.residual.data);
+    g.in_residual_stride = in.residual.stride;
+    g.in_delta = in.delta.rows > 0 ? static_cast<const bf16*>(in.delta.data) : nullptr;
+    g.in_delta_stride = in.delta.stride;
+    g.in_residual_out = static_cast<bf16*>(in.residual_out.data);
+    g.in_residual_out_stride = in.residual_out.stride;
+    g.in_norm = static_cast<const CudaVector*>(in.norm)->values.as<float>();
+    g.in_eps = in.eps;
     return g;
   }
 

@@ -46,9 +46,11 @@ bool norm_vectorizable(const Mat& m) {
          m.cols <= static_cast<std::int64_t>(kRowThreads) * 8 * kNormVecs;
 }
 
+// residual_out = residual (+ delta when ADD); out = rmsnorm(residual_out) * w. residual_out.data
+// null: the residual is not stored (plain rmsnorm); it may equal residual.data (in place).
 template <bool ADD>
-__global__ void __launch_bounds__(kRowThreads) norm_rows_kernel(Mat residual, Mat delta, const float* w, float eps,
-                                                                Mat out) {
+__global__ void __launch_bounds__(kRowThreads) norm_rows_kernel(Mat residual, Mat delta, Mat residual_out,
+                                                                const float* w, float eps, Mat out) {
   pdl_launch_dependents();
   __shared__ float scratch[32];
   const int cols = static_cast<int>(residual.cols);
@@ -83,7 +85,9 @@ __global__ void __launch_bounds__(kRowThreads) norm_rows_kernel(Mat residual, Ma
       const bf16* d = reinterpret_cast<const bf16*>(&dv[v]);
 #pragma unroll
       for (int j = 0; j < 8; ++j) hv[j] = __float2bfloat16(__bfloat162float(hv[j]) + __bfloat162float(d[j]));
-      *reinterpret_cast<uint4*>(res + c) = h[v];  // the residual stream is stored in bf16
+    }
+    if (residual_out.data != nullptr) {  // the residual stream is stored in bf16
+      *reinterpret_cast<uint4*>(residual_out.data + r * residual_out.stride + c) = h[v];
     }
 #pragma unroll
     for (int j = 0; j < 8; ++j) {
@@ -306,7 +310,7 @@ void launch_embed(const bf16* table, const std::int32_t* ids, Mat out, cudaStrea
 void launch_rmsnorm(Mat x, const float* w, float eps, Mat out, cudaStream_t stream) {
   if (x.rows == 0) return;
   if (norm_vectorizable(x) && norm_vectorizable(out) && reinterpret_cast<std::uintptr_t>(w) % 16 == 0) {
-    launch(norm_rows_kernel<false>, static_cast<unsigned>(x.rows), kRowThreads, 0, stream, x, x, w, eps, out);
+    launch(norm_rows_kernel<false>, static_cast<unsigned>(x.rows), kRowThreads, 0, stream, x, x, Mat{}, w, eps, out);
     return;
   }
   launch(rmsnorm_kernel, static_cast<unsigned>(x.rows), kRowThreads, 0, stream, x, w, eps, out);
@@ -316,11 +320,40 @@ void launch_add_rmsnorm(Mat residual, Mat delta, const float* w, float eps, Mat 
   if (residual.rows == 0) return;
   if (norm_vectorizable(residual) && norm_vectorizable(delta) && norm_vectorizable(out) &&
       reinterpret_cast<std::uintptr_t>(w) % 16 == 0) {
-    launch(norm_rows_kernel<true>, static_cast<unsigned>(residual.rows), kRowThreads, 0, stream, residual, delta, w, eps,
-           out);
+    launch(norm_rows_kernel<true>, static_cast<unsigned>(residual.rows), kRowThreads, 0, stream, residual, delta,
+           residual, w, eps, out);
     return;
   }
   launch(add_rmsnorm_kernel, static_cast<unsigned>(residual.rows), kRowThreads, 0, stream, residual, delta, w, eps, out);
+}
+
+void launch_add_rmsnorm_into(Mat residual, Mat delta, Mat residual_out, const float* w, float eps, Mat out,
+                             cudaStream_t stream) {
+  if (residual.rows == 0) return;
+  const bool add = delta.rows > 0;
+  if (norm_vectorizable(residual) && (!add || norm_vectorizable(delta)) && norm_vectorizable(residual_out) &&
+      norm_vectorizable(out) && reinterpret_cast<std::uintptr_t>(w) % 16 == 0) {
+    if (add) {
+      launch(norm_rows_kernel<true>, static_cast<unsigned>(residual.rows), kRowThreads, 0, stream, residual, delta,
+             residual_out, w, eps, out);
+    } else {
+      launch(norm_rows_kernel<false>, static_cast<unsigned>(residual.rows), kRowThreads, 0, stream, residual, residual,
+             residual_out, w, eps, out);
+    }
+    return;
+  }
+  if (residual_out.data != residual.data) {
+    WEDLM_CUDA_CHECK(cudaMemcpy2DAsync(residual_out.data, static_cast<std::size_t>(residual_out.stride) * sizeof(bf16),
+                                       residual.data, static_cast<std::size_t>(residual.stride) * sizeof(bf16),
+                                       static_cast<std::size_t>(residual.cols) * sizeof(bf16),
+                                       static_cast<std::size_t>(residual.rows), cudaMemcpyDeviceToDevice, stream));
+  }
+  if (add) {
+    launch(add_rmsnorm_kernel, static_cast<unsigned>(residual.rows), kRowThreads, 0, stream, residual_out, delta, w, eps,
+           out);
+  } else {
+    launch(rmsnorm_kernel, static_cast<unsigned>(residual.rows), kRowThreads, 0, stream, residual_out, w, eps, out);
+  }
 }
 
 void launch_add(Mat residual, Mat delta, cudaStream_t stream) {

@@ -26,6 +26,18 @@ struct GemmArgs {
   // Instead of the n outputs, out[r][j] = silu(x W_j) * x W_{n/2 + j} for j < n/2 (W = [gate | up]):
   // the MLP activation in the GEMV's epilogue.
   bool silu_mul = false;
+  // When in_norm is set, x is not read: every block computes x = rmsnorm(in_residual + in_delta)
+  // * in_norm itself (in_delta null: no delta; bf16 roundings as add_rmsnorm's), and block 0
+  // writes in_residual + in_delta to in_residual_out, which must not alias either input: the
+  // layer's add_rmsnorm in the GEMV's prologue.
+  const bf16* in_residual = nullptr;
+  std::int64_t in_residual_stride = 0;
+  const bf16* in_delta = nullptr;
+  std::int64_t in_delta_stride = 0;
+  bf16* in_residual_out = nullptr;
+  std::int64_t in_residual_out_stride = 0;
+  const float* in_norm = nullptr;
+  float in_eps = 0;
 };
 
 class Gemm {
@@ -41,6 +53,10 @@ class Gemm {
   // `ldout`) in one kernel and returns true; otherwise runs `args` and returns false (the caller
   // applies the activation).
   bool run_fused_silu(const GemmArgs& args, bf16* out, std::int64_t ldout);
+  // `args` the plain GEMM (x = the normalized input in scratch), `fused` the same with the
+  // in_* fields (and possibly silu_mul) set: runs `fused` in one kernel and returns true when
+  // the shape's planned GEMV takes it; otherwise returns false having run nothing.
+  bool run_fused_input(const GemmArgs& args, const GemmArgs& fused);
   // Plans (and, when tuning, times) the shape of `args` now, so that a later run only launches.
   // `fused`, when given, is the same GEMM with an epilogue fused (run_fused_*): the variants
   // that can run it are credited with the separate kernel they save.

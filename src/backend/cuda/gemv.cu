@@ -102,7 +102,69 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_kernel(GemmArgs g) {
 // run on across feature boundaries (the next batch is in flight while a feature's sum is
 // reduced and written) and no block is scheduled after the first wave. Needs k a multiple of
 // 256 * UNROLL (a batch never straddles two features). SILU: units alternate gate j, up j.
-template <int R, int UNROLL, bool SILU>
+// NORM_IN (GemmArgs::in_norm): x is normalized here, by every block, into shared memory.
+constexpr int kNormInRows = 2;
+constexpr int kNormInCols = 4096;
+constexpr int kNormInVecs = kNormInCols / (kWarps * 32 * 8);  // 16-byte vectors per thread and row
+
+template <int R>
+__device__ __forceinline__ void normalize_input(const GemmArgs& g, bf16 (*xs)[kNormInCols]) {
+  __shared__ float partial[R][kWarps];
+  const int cols = static_cast<int>(g.k), warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  uint4 h[R][kNormInVecs];
+  float sum[R];
+#pragma unroll
+  for (int r = 0; r < R; ++r) {
+    sum[r] = 0.0f;
+    if (r >= g.rows) continue;
+#pragma unroll
+    for (int v = 0; v < kNormInVecs; ++v) {
+      const int c = (threadIdx.x + v * kWarps * 32) * 8;
+      if (c >= cols) continue;
+      h[r][v] = *reinterpret_cast<const uint4*>(g.in_residual + r * g.in_residual_stride + c);
+      if (g.in_delta != nullptr) {
+        const uint4 d = *reinterpret_cast<const uint4*>(g.in_delta + r * g.in_delta_stride + c);
+        bf16* hv = reinterpret_cast<bf16*>(&h[r][v]);
+        const bf16* dv = reinterpret_cast<const bf16*>(&d);
+#pragma unroll
+        for (int j = 0; j < 8; ++j) hv[j] = __float2bfloat16(__bfloat162float(hv[j]) + __bfloat162float(dv[j]));
+      }
+      if (blockIdx.x == 0) {
+        *reinterpret_cast<uint4*>(g.in_residual_out + r * g.in_residual_out_stride + c) = h[r][v];
+      }
+      const bf16* hv = reinterpret_cast<const bf16*>(&h[r][v]);
+#pragma unroll
+      for (int j = 0; j < 8; ++j) sum[r] += __bfloat162float(hv[j]) * __bfloat162float(hv[j]);
+    }
+  }
+#pragma unroll
+  for (int r = 0; r < R; ++r) {
+    for (int o = 16; o > 0; o >>= 1) sum[r] += __shfl_xor_sync(0xffffffffu, sum[r], o);
+    if (lane == 0) partial[r][warp] = sum[r];
+  }
+  __syncthreads();
+#pragma unroll
+  for (int r = 0; r < R; ++r) {
+    if (r >= g.rows) continue;
+    float total = 0.0f;
+    for (int w = 0; w < kWarps; ++w) total += partial[r][w];
+    const float scale = rsqrtf(total / static_cast<float>(cols) + g.in_eps);
+#pragma unroll
+    for (int v = 0; v < kNormInVecs; ++v) {
+      const int c = (threadIdx.x + v * kWarps * 32) * 8;
+      if (c >= cols) continue;
+      const bf16* hv = reinterpret_cast<const bf16*>(&h[r][v]);
+      uint4 packed;
+      bf16* xv = reinterpret_cast<bf16*>(&packed);
+#pragma unroll
+      for (int j = 0; j < 8; ++j) xv[j] = __float2bfloat16(__bfloat162float(hv[j]) * scale * g.in_norm[c + j]);
+      *reinterpret_cast<uint4*>(&xs[r][c]) = packed;
+    }
+  }
+  __syncthreads();
+}
+
+template <int R, int UNROLL, bool SILU, bool NORM_IN>
 __global__ void __launch_bounds__(kWarps * 32) gemv_stream_kernel(GemmArgs g, int per_warp) {
   pdl_launch_dependents();
   constexpr int kBatch = 32 * 8 * UNROLL;
@@ -130,6 +192,14 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_stream_kernel(GemmArgs g, in
   };
   if (total > 0) load();
   pdl_wait();
+  __shared__ __align__(16) bf16 xs[NORM_IN ? R : 1][NORM_IN ? kNormInCols : 8];
+  const bf16* x = g.x;
+  std::int64_t ldx = g.ldx;
+  if constexpr (NORM_IN) {
+    normalize_input<R>(g, xs);
+    x = &xs[0][0];
+    ldx = kNormInCols;
+  }
   const int rows = static_cast<int>(g.rows);
   float acc[R], gate[R];
 #pragma unroll
@@ -140,12 +210,14 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_stream_kernel(GemmArgs g, in
 #pragma unroll
     for (int u = 0; u < UNROLL; ++u) wv[u] = next[u];
     if (b + 1 < total) load();
-    const bf16* xk = g.x + chunk * kBatch + lane * 8;
+    const bf16* xk = x + chunk * kBatch + lane * 8;
 #pragma unroll
     for (int u = 0; u < UNROLL; ++u) {
 #pragma unroll
       for (int r = 0; r < R; ++r) {
-        if (r < rows) acc[r] += dot8(wv[u], __ldg(reinterpret_cast<const uint4*>(xk + r * g.ldx + u * 32 * 8)));
+        if (r >= rows) continue;
+        const uint4* xv = reinterpret_cast<const uint4*>(xk + r * ldx + u * 32 * 8);
+        acc[r] += dot8(wv[u], NORM_IN ? *xv : __ldg(xv));
       }
     }
     if (++chunk < per_unit) continue;
@@ -183,9 +255,9 @@ int sm_count() {
   return count;
 }
 
-template <int R, int UNROLL, bool SILU>
+template <int R, int UNROLL, bool SILU, bool NORM_IN = false>
 void launch_stream_rows(const GemmArgs& g, cudaStream_t stream) {
-  auto* kernel = gemv_stream_kernel<R, UNROLL, SILU>;
+  auto* kernel = gemv_stream_kernel<R, UNROLL, SILU, NORM_IN>;
   static const int resident = [&] {  // blocks of this instantiation an SM holds at once
     int b = 0;
     WEDLM_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&b, kernel, kWarps * 32, 0));
@@ -212,8 +284,21 @@ void launch_stream(const GemmArgs& g, cudaStream_t stream) {
   }
 }
 
+template <int UNROLL, bool SILU>
+void launch_stream_norm_in(const GemmArgs& g, cudaStream_t stream) {
+  if (g.rows <= 1) {
+    launch_stream_rows<1, UNROLL, SILU, true>(g, stream);
+  } else {
+    launch_stream_rows<2, UNROLL, SILU, true>(g, stream);
+  }
+}
+
 template <int UNROLL>
 void launch_stream(const GemmArgs& g, cudaStream_t stream) {
+  if (g.in_norm != nullptr) {  // rows <= kNormInRows
+    if (g.silu_mul) return launch_stream_norm_in<UNROLL, true>(g, stream);
+    return launch_stream_norm_in<UNROLL, false>(g, stream);
+  }
   if (g.silu_mul) {
     launch_stream<UNROLL, true>(g, stream);
   } else {
@@ -537,6 +622,14 @@ void launch_mma(const GemmArgs& g, cudaStream_t stream) {
 
 bool aligned16(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; }
 
+bool norm_in_supported(const GemmArgs& g, int variant) {
+  if (g.in_norm == nullptr) return true;
+  auto rows16 = [](const void* p, std::int64_t stride) { return aligned16(p) && stride % 8 == 0; };
+  return (variant == 5 || variant == 6) && g.rows <= kNormInRows && g.k <= kNormInCols &&
+         rows16(g.in_residual, g.in_residual_stride) && (g.in_delta == nullptr || rows16(g.in_delta, g.in_delta_stride)) &&
+         rows16(g.in_residual_out, g.in_residual_out_stride);
+}
+
 }  // namespace
 
 void launch_gemv(const GemmArgs& g, int variant, cudaStream_t stream) {
@@ -568,6 +661,7 @@ const char* gemv_variant_name(int variant) {
 }
 
 bool gemv_supported(const GemmArgs& g, int variant) {
+  if (!norm_in_supported(g, variant)) return false;
   const bool common = g.rows >= 1 && g.k % 8 == 0 && g.ldx % 8 == 0 && g.k < (std::int64_t{1} << 30) &&
                       aligned16(g.x) && aligned16(g.w);
   if (variant < 2) return common && g.rows <= kGemvMaxRows && (!g.silu_mul || g.n % kWarps == 0);

@@ -21,6 +21,9 @@ void launch_embed(const bf16* table, const std::int32_t* ids, Mat out, cudaStrea
 void launch_rmsnorm(Mat x, const float* w, float eps, Mat out, cudaStream_t stream);
 // residual += delta (rounded to bf16, as the residual stream is stored); out = rmsnorm(residual) * w.
 void launch_add_rmsnorm(Mat residual, Mat delta, const float* w, float eps, Mat out, cudaStream_t stream);
+// residual_out = residual + delta (delta.rows == 0: no delta); out = rmsnorm(residual_out) * w.
+void launch_add_rmsnorm_into(Mat residual, Mat delta, Mat residual_out, const float* w, float eps, Mat out,
+                             cudaStream_t stream);
 void launch_add(Mat residual, Mat delta, cudaStream_t stream);
 // gate_up = [gate | up]; out = silu(gate) * up, out.cols wide.
 void launch_silu_mul(Mat gate_up, Mat out, cudaStream_t stream);
