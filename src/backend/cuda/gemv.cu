@@ -351,6 +351,47 @@ __device__ __forceinline__ void mma16816(float (&d)[4], unsigned a0, unsigned a1
 
 // SILU: the first half of the groups take gate features, the second half the matching up
 // features, and the block writes silu(gate) * up (GemmArgs::silu_mul).
+// A warp's mma accumulators cover 16 output features from o0 and TILES x 8 rows: c0, c1 are
+// feature gi, rows 2t and 2t + 1 of each 8-row tile; c2, c3 feature gi + 8.
+template <int TILES>
+__device__ __forceinline__ float fragment_value(const GemmArgs& g, const float (&acc)[TILES][4], std::int64_t o0,
+                                                int j, int e) {
+  float v = acc[j][e];
+  if (g.bias != nullptr) v += __bfloat162float(g.bias[o0 + (threadIdx.x % 32) / 4 + (e >= 2 ? 8 : 0)]);
+  return v;
+}
+
+// The up half of a fused activation, rounded to bf16 as the unfused output is, for the warp that
+// holds the matching gate features.
+template <int TILES>
+__device__ __forceinline__ void stash_fragments(const GemmArgs& g, const float (&acc)[TILES][4], std::int64_t o0,
+                                                float (&up)[TILES][32][4]) {
+  const int lane = threadIdx.x % 32;
+#pragma unroll
+  for (int j = 0; j < TILES; ++j) {
+#pragma unroll
+    for (int e = 0; e < 4; ++e) up[j][lane][e] = __bfloat162float(__float2bfloat16(fragment_value(g, acc, o0, j, e)));
+  }
+}
+
+// Writes the accumulators to g.out: plain, or silu(gate) * up with `up` from stash_fragments.
+template <int TILES>
+__device__ __forceinline__ void store_fragments(const GemmArgs& g, const float (&acc)[TILES][4], std::int64_t o0,
+                                                const float (*up)[32][4]) {
+  const int lane = threadIdx.x % 32, gi = lane / 4, t = lane % 4;
+#pragma unroll
+  for (int j = 0; j < TILES; ++j) {
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const int r = j * 8 + 2 * t + (e & 1);
+      if (r >= g.rows) continue;
+      const float v = fragment_value(g, acc, o0, j, e);
+      bf16* dst = g.out + r * g.ldout + o0 + gi + (e >= 2 ? 8 : 0);
+      *dst = up == nullptr ? __float2bfloat16(v) : silu_times(__bfloat162float(__float2bfloat16(v)), up[j][lane][e]);
+    }
+  }
+}
+
 template <int TILES, int KW, bool SILU>
 __global__ void __launch_bounds__(kMmaWarps * 32) gemv_mma_kernel(GemmArgs g) {
   pdl_launch_dependents();
@@ -426,45 +467,16 @@ __global__ void __launch_bounds__(kMmaWarps * 32) gemv_mma_kernel(GemmArgs g) {
       }
     }
   }
-  // The k = 0 warp of each group holds the group's sums. c0, c1: feature gi, x rows 2t, 2t+1;
-  // c2, c3: feature gi + 8.
-  auto value = [&](int j, int e) {
-    float v = acc[j][e];
-    if (g.bias != nullptr) v += __bfloat162float(g.bias[o0 + gi + (e >= 2 ? 8 : 0)]);
-    return v;
-  };
+  // The k = 0 warp of each group holds the group's sums.
   if constexpr (SILU) {
     __shared__ float up[kHalf][TILES][32][4];
-    if (kw == 0 && is_up) {
-#pragma unroll
-      for (int j = 0; j < TILES; ++j) {
-#pragma unroll
-        for (int e = 0; e < 4; ++e) up[group - kHalf][j][lane][e] = __bfloat162float(__float2bfloat16(value(j, e)));
-      }
-    }
+    if (kw == 0 && is_up) stash_fragments<TILES>(g, acc, o0, up[group - kHalf]);
     __syncthreads();
     if (kw != 0 || is_up) return;
-#pragma unroll
-    for (int j = 0; j < TILES; ++j) {
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int r = j * 8 + 2 * t + (e & 1);
-        if (r < rows) {
-          const float gate = __bfloat162float(__float2bfloat16(value(j, e)));  // rounded as the unfused output
-          g.out[r * g.ldout + o0 + gi + (e >= 2 ? 8 : 0)] = silu_times(gate, up[group][j][lane][e]);
-        }
-      }
-    }
+    store_fragments<TILES>(g, acc, o0, up[group]);
   } else {
     if (kw != 0) return;
-#pragma unroll
-    for (int j = 0; j < TILES; ++j) {
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int r = j * 8 + 2 * t + (e & 1);
-        if (r < rows) g.out[r * g.ldout + o0 + gi + (e >= 2 ? 8 : 0)] = __float2bfloat16(value(j, e));
-      }
-    }
+    store_fragments<TILES>(g, acc, o0, nullptr);
   }
 }
 
@@ -544,42 +556,14 @@ __global__ void __launch_bounds__(kMmaWarps * 32) gemm_x_kernel(GemmArgs g) {
     }
     __syncthreads();  // every warp is done with this stage before it is refilled
   }
-  auto value = [&](int j, int e) {
-    float v = acc[j][e];
-    if (g.bias != nullptr) v += __bfloat162float(g.bias[o0 + gi + (e >= 2 ? 8 : 0)]);
-    return v;
-  };
   if constexpr (SILU) {
     __shared__ float up[2][TILES][32][4];
-    if (warp >= 2) {
-#pragma unroll
-      for (int j = 0; j < TILES; ++j) {
-#pragma unroll
-        for (int e = 0; e < 4; ++e) up[warp - 2][j][lane][e] = __bfloat162float(__float2bfloat16(value(j, e)));
-      }
-    }
+    if (warp >= 2) stash_fragments<TILES>(g, acc, o0, up[warp - 2]);
     __syncthreads();
     if (warp >= 2) return;
-#pragma unroll
-    for (int j = 0; j < TILES; ++j) {
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int r = j * 8 + 2 * t + (e & 1);
-        if (r < rows) {
-          const float gate = __bfloat162float(__float2bfloat16(value(j, e)));  // rounded as the unfused output
-          g.out[r * g.ldout + o0 + gi + (e >= 2 ? 8 : 0)] = silu_times(gate, up[warp][j][lane][e]);
-        }
-      }
-    }
+    store_fragments<TILES>(g, acc, o0, up[warp]);
   } else {
-#pragma unroll
-    for (int j = 0; j < TILES; ++j) {
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int r = j * 8 + 2 * t + (e & 1);
-        if (r < rows) g.out[r * g.ldout + o0 + gi + (e >= 2 ? 8 : 0)] = __float2bfloat16(value(j, e));
-      }
-    }
+    store_fragments<TILES>(g, acc, o0, nullptr);
   }
 }
 

@@ -1,8 +1,10 @@
 #pragma once
-// out = x W^T (+ bias) for a few rows (decoding): one warp per output feature streams that
-// weight row once with 16-byte loads, several in flight, and applies it to every row of x
-// (which stays in L1/L2). cuBLASLt's kernels for these shapes reached 58-91% of the copy
-// bandwidth; Gemm times this kernel against them per shape and keeps the faster.
+// out = x W^T (+ bias) for a few rows (decoding): warps stream weight rows once with 16-byte
+// loads, several in flight, the first before the kernel waits for its predecessor (pdl.h), and
+// apply them to every row of x. cuBLASLt's kernels for these shapes reached 58-91% of the copy
+// bandwidth; Gemm times these kernels against them per shape and keeps the fastest. Fusions:
+// silu(gate) * up in the epilogue (GemmArgs::silu_mul: every variant but 2), the sublayer's
+// add_rmsnorm in the prologue (GemmArgs::in_norm: variants 5 and 6, 1-2 rows, k <= 4096).
 #include "backend/cuda/gemm.h"
 
 namespace wedlm::cuda {
@@ -18,9 +20,9 @@ constexpr std::int64_t kGemvMmaMaxRows = 32;  // variants 2-4 and 7 (tensor core
 // Variant 7 (<= 32 rows, n % 64 == 0, k % 128 == 0) stages x in shared memory for 64 features
 // a block: the WeDLM-step GEMM.
 constexpr int kGemvVariants = 8;
-// Whether a variant takes these operands: k and the row strides multiples of 8 elements,
-// 16-byte aligned pointers, rows within the variant's limit (variants 2-4: n a multiple of the block's features and
-// k % 32 == 0 too).
+// Whether a variant takes these operands (and fusions): k and the row strides multiples of 8
+// elements, 16-byte aligned pointers, rows within the variant's limit, and the variant's own
+// conditions above (variants 2-4: n a multiple of the block's features and k % 32 == 0).
 bool gemv_supported(const GemmArgs& args, int variant);
 void launch_gemv(const GemmArgs& args, int variant, cudaStream_t stream);
 const char* gemv_variant_name(int variant);
