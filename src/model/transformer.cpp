@@ -15,6 +15,8 @@ struct Transformer::Layer {
 Transformer::Transformer(const Checkpoint& ck, Backend& backend, std::int64_t max_rows)
     : config_(ck.config), backend_(backend), max_rows_(max_rows) {
   const ModelConfig& c = config_;
+  // The final norm reads the last layer's output (config parsing already requires layers).
+  if (ck.tensors.layers.empty()) fail("{}: a model needs at least one layer", ck.dir);
   attention_shape_ = {c.num_heads, c.num_kv_heads, c.head_dim};
   const TensorInfo* embed_parts[] = {ck.tensors.embed};
   embed_ = backend.make_linear(embed_parts, {});

@@ -77,10 +77,12 @@ __global__ void __launch_bounds__(WARPS * 32) attention_mma_kernel(AttentionArgs
       cp_async16(v_dst + key * kLd + c, a.v_cache + at, valid);
     }
   };
-  // The plan (work, sequences, block tables) was copied in before the chunk's kernels, and keys
-  // before cache_start were written before this chunk began (its first kernel is launched
-  // without programmatic overlap, pdl.h): the first key tile may be fetched before pdl_wait(),
-  // while the rope kernel that writes this chunk's keys and Q is still running.
+  // The plan (work, sequences, block tables) was copied in by a memcpy ordered before the kernel
+  // that precedes this one (the step area before a replayed chunk; eagerly, the plan upload that
+  // run_attention issues before launching the rope kernel), and keys before cache_start were
+  // written before this chunk began (its first kernel is launched without programmatic overlap,
+  // pdl.h): the first key tile may be fetched before pdl_wait(), while the rope kernel that
+  // writes this chunk's keys and Q is still running.
   const bool early = w.key_begin + kKeyTile <= seq.cache_start;
   if (early) {
     issue_tile(0, w.key_begin);

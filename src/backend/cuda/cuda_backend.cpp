@@ -502,6 +502,8 @@ class CudaBackend final : public Backend {
       a.partial_ml = area_.partial_ml();
       a.m_tile = chunk_plan_.m_tile;
     } else {
+      // Uploaded (when it changed) before the rope kernel below is launched: the attention kernel
+      // reads the plan before its pdl_wait (attention_mma.cu).
       const AttentionPlan& plan = plan_for(sequences, qkv.rows, shape, cache.shape());
       const std::int32_t* packed = plan_device_;
       row_slot = packed + plan.row_slot_at;
