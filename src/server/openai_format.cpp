@@ -22,6 +22,13 @@ nlohmann::json finish_json(std::string_view finish_reason) {
   return finish_reason.empty() ? nlohmann::json(nullptr) : nlohmann::json(std::string(finish_reason));
 }
 
+// The fields a choice ends with, streamed or not.
+void end_choice(nlohmann::json& choice, std::string_view finish_reason, const std::vector<std::int32_t>* token_ids) {
+  choice["logprobs"] = nullptr;
+  choice["finish_reason"] = finish_json(finish_reason);
+  if (token_ids) choice["token_ids"] = *token_ids;
+}
+
 }  // namespace
 
 std::string make_response_id(Endpoint endpoint) {
@@ -54,9 +61,7 @@ nlohmann::json full_response(const ResponseHeader& h, const std::string& text, c
   } else {
     choice["text"] = text;
   }
-  choice["logprobs"] = nullptr;
-  choice["finish_reason"] = finish_json(finish_reason);
-  if (token_ids) choice["token_ids"] = *token_ids;
+  end_choice(choice, finish_reason, token_ids);
   nlohmann::json body = header_json(h, false);
   body["choices"] = nlohmann::json::array({std::move(choice)});
   body["usage"] = usage_json(usage);
@@ -74,9 +79,7 @@ nlohmann::json stream_chunk(const ResponseHeader& h, const std::string& text, co
   } else {
     choice["text"] = text;
   }
-  choice["logprobs"] = nullptr;
-  choice["finish_reason"] = finish_json(finish_reason);
-  if (token_ids) choice["token_ids"] = *token_ids;
+  end_choice(choice, finish_reason, token_ids);
   nlohmann::json chunk = header_json(h, true);
   chunk["choices"] = nlohmann::json::array({std::move(choice)});
   return chunk;

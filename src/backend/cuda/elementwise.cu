@@ -316,17 +316,6 @@ void launch_rmsnorm(Mat x, const float* w, float eps, Mat out, cudaStream_t stre
   launch(rmsnorm_kernel, static_cast<unsigned>(x.rows), kRowThreads, 0, stream, x, w, eps, out);
 }
 
-void launch_add_rmsnorm(Mat residual, Mat delta, const float* w, float eps, Mat out, cudaStream_t stream) {
-  if (residual.rows == 0) return;
-  if (norm_vectorizable(residual) && norm_vectorizable(delta) && norm_vectorizable(out) &&
-      reinterpret_cast<std::uintptr_t>(w) % 16 == 0) {
-    launch(norm_rows_kernel<true>, static_cast<unsigned>(residual.rows), kRowThreads, 0, stream, residual, delta,
-           residual, w, eps, out);
-    return;
-  }
-  launch(add_rmsnorm_kernel, static_cast<unsigned>(residual.rows), kRowThreads, 0, stream, residual, delta, w, eps, out);
-}
-
 void launch_add_rmsnorm_into(Mat residual, Mat delta, Mat residual_out, const float* w, float eps, Mat out,
                              cudaStream_t stream) {
   if (residual.rows == 0) return;
@@ -485,6 +474,10 @@ void launch_qk_norm_rope(const QkNormRopeArgs& a, cudaStream_t stream) {
   const int heads = a.num_heads + a.num_kv_heads * (a.k_cache != nullptr ? 2 : 1);
   const dim3 grid(static_cast<unsigned>(a.qkv.rows), static_cast<unsigned>((heads + kWarps - 1) / kWarps));
   launch(qk_norm_rope_kernel, grid, kWarps * 32, 0, stream, a);
+}
+
+void launch_add_rmsnorm(Mat residual, Mat delta, const float* w, float eps, Mat out, cudaStream_t stream) {
+  launch_add_rmsnorm_into(residual, delta, residual, w, eps, out, stream);
 }
 
 }  // namespace wedlm::cuda

@@ -165,22 +165,7 @@ void Gemm::run(const GemmArgs& g) {
   }
 }
 
-bool Gemm::run_fused_silu(const GemmArgs& g, bf16* out, std::int64_t ldout) {
-  if (g.rows == 0) return false;
-  const Plan& p = plan_for(g);
-  GemmArgs fused = g;
-  fused.silu_mul = true;
-  fused.out = out;
-  fused.ldout = ldout;
-  if (p.gemv < 0 || !gemv_supported(fused, p.gemv)) {
-    run(g);
-    return false;
-  }
-  launch_gemv(fused, p.gemv, stream_);
-  return true;
-}
-
-bool Gemm::run_fused_input(const GemmArgs& g, const GemmArgs& fused) {
+bool Gemm::run_fused(const GemmArgs& g, const GemmArgs& fused) {
   if (g.rows == 0) return false;
   const Plan& p = plan_for(g);
   if (p.gemv < 0 || !gemv_supported(fused, p.gemv)) return false;

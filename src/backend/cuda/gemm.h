@@ -48,15 +48,10 @@ class Gemm {
   Gemm& operator=(const Gemm&) = delete;
 
   void run(const GemmArgs& args);
-  // With `args` the plain GEMM into a [gate | up] scratch: when this shape is planned to our
-  // GEMV and that variant fuses the activation, writes silu(gate) * up to `out` (row stride
-  // `ldout`) in one kernel and returns true; otherwise runs `args` and returns false (the caller
-  // applies the activation).
-  bool run_fused_silu(const GemmArgs& args, bf16* out, std::int64_t ldout);
-  // `args` the plain GEMM (x = the normalized input in scratch), `fused` the same with the
-  // in_* fields (and possibly silu_mul) set: runs `fused` in one kernel and returns true when
-  // the shape's planned GEMV takes it; otherwise returns false having run nothing.
-  bool run_fused_input(const GemmArgs& args, const GemmArgs& fused);
+  // `args` the plain GEMM, `fused` the same with an epilogue (silu_mul) and/or a prologue (the
+  // in_* fields) fused: runs `fused` in one kernel and returns true when the shape's planned
+  // GEMV takes it; otherwise returns false having run nothing.
+  bool run_fused(const GemmArgs& args, const GemmArgs& fused);
   // Plans (and, when tuning, times) the shape of `args` now, so that a later run only launches.
   // `fused`, when given, is the same GEMM with an epilogue fused (run_fused_*): the variants
   // that can run it are credited with the separate kernel they save.

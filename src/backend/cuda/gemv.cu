@@ -1,6 +1,7 @@
 #include "backend/cuda/gemv.h"
 
 #include <cstdint>
+#include <type_traits>
 
 #include "backend/cuda/activation.cuh"
 #include "backend/cuda/cuda_check.h"
@@ -255,6 +256,31 @@ int sm_count() {
   return count;
 }
 
+// Launch dispatch: a kernel is instantiated per row tier (R rows or fewer) and per fused
+// epilogue/prologue, so the host picks the instantiation from the operands.
+// by_rows calls launch_tier(std::integral_constant<int, T>) for the first tier T >= rows (the
+// last tier takes anything larger; gemv_supported bounds rows first). by_flag passes
+// std::true_type or std::false_type.
+template <int First, int... Rest, typename Launch>
+void by_rows(std::int64_t rows, Launch&& launch_tier) {
+  if constexpr (sizeof...(Rest) == 0) {
+    launch_tier(std::integral_constant<int, First>{});
+  } else if (rows <= First) {
+    launch_tier(std::integral_constant<int, First>{});
+  } else {
+    by_rows<Rest...>(rows, launch_tier);
+  }
+}
+
+template <typename Launch>
+void by_flag(bool flag, Launch&& launch_flag) {
+  if (flag) {
+    launch_flag(std::true_type{});
+  } else {
+    launch_flag(std::false_type{});
+  }
+}
+
 template <int R, int UNROLL, bool SILU, bool NORM_IN = false>
 void launch_stream_rows(const GemmArgs& g, cudaStream_t stream) {
   auto* kernel = gemv_stream_kernel<R, UNROLL, SILU, NORM_IN>;
@@ -271,62 +297,26 @@ void launch_stream_rows(const GemmArgs& g, cudaStream_t stream) {
   launch(kernel, blocks, kWarps * 32, 0, stream, g, static_cast<int>(per_warp));
 }
 
-template <int UNROLL, bool SILU>
+template <int UNROLL>
 void launch_stream(const GemmArgs& g, cudaStream_t stream) {
-  if (g.rows <= 1) {
-    launch_stream_rows<1, UNROLL, SILU>(g, stream);
-  } else if (g.rows <= 2) {
-    launch_stream_rows<2, UNROLL, SILU>(g, stream);
-  } else if (g.rows <= 4) {
-    launch_stream_rows<4, UNROLL, SILU>(g, stream);
-  } else {
-    launch_stream_rows<8, UNROLL, SILU>(g, stream);
-  }
-}
-
-template <int UNROLL, bool SILU>
-void launch_stream_norm_in(const GemmArgs& g, cudaStream_t stream) {
-  if (g.rows <= 1) {
-    launch_stream_rows<1, UNROLL, SILU, true>(g, stream);
-  } else {
-    launch_stream_rows<2, UNROLL, SILU, true>(g, stream);
-  }
+  by_flag(g.silu_mul, [&](auto silu) {
+    constexpr bool kSilu = decltype(silu)::value;
+    if (g.in_norm != nullptr) {  // rows <= kNormInRows
+      by_rows<1, 2>(g.rows, [&](auto r) { launch_stream_rows<decltype(r)::value, UNROLL, kSilu, true>(g, stream); });
+    } else {
+      by_rows<1, 2, 4, 8>(g.rows, [&](auto r) { launch_stream_rows<decltype(r)::value, UNROLL, kSilu>(g, stream); });
+    }
+  });
 }
 
 template <int UNROLL>
-void launch_stream(const GemmArgs& g, cudaStream_t stream) {
-  if (g.in_norm != nullptr) {  // rows <= kNormInRows
-    if (g.silu_mul) return launch_stream_norm_in<UNROLL, true>(g, stream);
-    return launch_stream_norm_in<UNROLL, false>(g, stream);
-  }
-  if (g.silu_mul) {
-    launch_stream<UNROLL, true>(g, stream);
-  } else {
-    launch_stream<UNROLL, false>(g, stream);
-  }
-}
-
-template <int UNROLL, bool SILU>
 void launch_rows(const GemmArgs& g, cudaStream_t stream) {
   const unsigned blocks = static_cast<unsigned>((g.n + kWarps - 1) / kWarps);
-  if (g.rows <= 1) {
-    launch(gemv_kernel<1, UNROLL, SILU>, blocks, kWarps * 32, 0, stream, g);
-  } else if (g.rows <= 2) {
-    launch(gemv_kernel<2, UNROLL, SILU>, blocks, kWarps * 32, 0, stream, g);
-  } else if (g.rows <= 4) {
-    launch(gemv_kernel<4, UNROLL, SILU>, blocks, kWarps * 32, 0, stream, g);
-  } else {
-    launch(gemv_kernel<8, UNROLL, SILU>, blocks, kWarps * 32, 0, stream, g);
-  }
-}
-
-template <int UNROLL>
-void launch_rows(const GemmArgs& g, cudaStream_t stream) {
-  if (g.silu_mul) {
-    launch_rows<UNROLL, true>(g, stream);
-  } else {
-    launch_rows<UNROLL, false>(g, stream);
-  }
+  by_flag(g.silu_mul, [&](auto silu) {
+    by_rows<1, 2, 4, 8>(g.rows, [&](auto r) {
+      launch(gemv_kernel<decltype(r)::value, UNROLL, decltype(silu)::value>, blocks, kWarps * 32, 0, stream, g);
+    });
+  });
 }
 
 // Tensor-core variants for up to 32 rows: a block of 4 warps; warps form 4 / KW groups of 16
@@ -349,8 +339,6 @@ __device__ __forceinline__ void mma16816(float (&d)[4], unsigned a0, unsigned a1
       : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
 }
 
-// SILU: the first half of the groups take gate features, the second half the matching up
-// features, and the block writes silu(gate) * up (GemmArgs::silu_mul).
 // A warp's mma accumulators cover 16 output features from o0 and TILES x 8 rows: c0, c1 are
 // feature gi, rows 2t and 2t + 1 of each 8-row tile; c2, c3 feature gi + 8.
 template <int TILES>
@@ -392,6 +380,8 @@ __device__ __forceinline__ void store_fragments(const GemmArgs& g, const float (
   }
 }
 
+// SILU: the first half of the groups take gate features, the second half the matching up
+// features, and the block writes silu(gate) * up (GemmArgs::silu_mul).
 template <int TILES, int KW, bool SILU>
 __global__ void __launch_bounds__(kMmaWarps * 32) gemv_mma_kernel(GemmArgs g) {
   pdl_launch_dependents();
@@ -567,41 +557,28 @@ __global__ void __launch_bounds__(kMmaWarps * 32) gemm_x_kernel(GemmArgs g) {
   }
 }
 
-template <bool SILU>
 void launch_gemm_x(const GemmArgs& g, cudaStream_t stream) {
   const unsigned blocks = static_cast<unsigned>(g.n / 64);
-  if (g.rows <= 8) {
-    launch(gemm_x_kernel<1, SILU>, blocks, kMmaWarps * 32, 0, stream, g);
-  } else if (g.rows <= 16) {
-    launch(gemm_x_kernel<2, SILU>, blocks, kMmaWarps * 32, 0, stream, g);
-  } else if (g.rows <= 24) {
-    launch(gemm_x_kernel<3, SILU>, blocks, kMmaWarps * 32, 0, stream, g);
-  } else {
-    launch(gemm_x_kernel<4, SILU>, blocks, kMmaWarps * 32, 0, stream, g);
-  }
+  by_flag(g.silu_mul, [&](auto silu) {
+    by_rows<8, 16, 24, 32>(g.rows, [&](auto r) {
+      launch(gemm_x_kernel<decltype(r)::value / 8, decltype(silu)::value>, blocks, kMmaWarps * 32, 0, stream, g);
+    });
+  });
 }
 
 // Output features one block of variant `variant` (>= 2) covers.
 int mma_features(int variant) { return variant == 2 ? 16 : variant == 3 ? 32 : 64; }
 
-template <int KW, bool SILU>
-void launch_mma(const GemmArgs& g, cudaStream_t stream) {
-  const unsigned blocks = static_cast<unsigned>(g.n / (16 * (kMmaWarps / KW)));
-  if (g.rows <= 8) {
-    launch(gemv_mma_kernel<1, KW, SILU>, blocks, kMmaWarps * 32, 0, stream, g);
-  } else if (g.rows <= 16) {
-    launch(gemv_mma_kernel<2, KW, SILU>, blocks, kMmaWarps * 32, 0, stream, g);
-  } else {
-    launch(gemv_mma_kernel<4, KW, SILU>, blocks, kMmaWarps * 32, 0, stream, g);
-  }
-}
-
 template <int KW>
 void launch_mma(const GemmArgs& g, cudaStream_t stream) {
-  if constexpr (KW < kMmaWarps) {
-    if (g.silu_mul) return launch_mma<KW, true>(g, stream);
-  }
-  launch_mma<KW, false>(g, stream);
+  const unsigned blocks = static_cast<unsigned>(g.n / (16 * (kMmaWarps / KW)));
+  by_flag(g.silu_mul, [&](auto silu) {
+    // A one-group block (KW = 4) cannot pair gate and up; gemv_supported never sends it silu_mul.
+    constexpr bool kSilu = decltype(silu)::value && KW < kMmaWarps;
+    by_rows<8, 16, 32>(g.rows, [&](auto r) {
+      launch(gemv_mma_kernel<decltype(r)::value / 8, KW, kSilu>, blocks, kMmaWarps * 32, 0, stream, g);
+    });
+  });
 }
 
 bool aligned16(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; }
@@ -631,10 +608,8 @@ void launch_gemv(const GemmArgs& g, int variant, cudaStream_t stream) {
     launch_stream<4>(g, stream);
   } else if (variant == 6) {
     launch_stream<8>(g, stream);
-  } else if (g.silu_mul) {
-    launch_gemm_x<true>(g, stream);
   } else {
-    launch_gemm_x<false>(g, stream);
+    launch_gemm_x(g, stream);
   }
 }
 
