@@ -51,6 +51,9 @@ struct AttentionArgs {
 // Largest head_dim the attention kernel takes (shared memory is sized from it at run time).
 constexpr int kMaxHeadDim = 256;
 constexpr int kKeyTile = 64;
+// Decode CTAs (64 units, head_dim <= 128) a multiprocessor holds at once: the plan splits keys
+// until this many per multiprocessor are busy, and no further.
+constexpr int kAttentionCtasPerSm = 2;
 
 // Writes row r's k and v to physical slot row_slot[r] (block * block_size + offset).
 void launch_kv_scatter(const bf16* qkv, std::int64_t qkv_stride, std::int64_t rows, const std::int32_t* row_slot,

@@ -29,7 +29,11 @@ __device__ __forceinline__ unsigned pack_bf16(float lo, float hi) {
   return *reinterpret_cast<const unsigned*>(&v);
 }
 
-__device__ __forceinline__ unsigned lds32(const bf16* p) { return *reinterpret_cast<const unsigned*>(p); }
+__device__ __forceinline__ void ldmatrix_x4(unsigned (&r)[4], unsigned addr) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(addr));
+}
 
 // Asynchronous 16-byte copy global -> shared (zeros when !valid; `src` must still be a mapped
 // address). Key tiles are staged this way, two buffers deep: the next tile's K and V are in
@@ -58,23 +62,33 @@ __global__ void __launch_bounds__(WARPS * 32) attention_mma_kernel(AttentionArgs
   const AttnSequence seq = a.sequences[w.seq];
   const int d = a.head_dim, group = a.num_heads / a.num_kv_heads, units = seq.rows * group;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
-  const float scale = rsqrtf(static_cast<float>(d));
+  // Scores are kept in log2 units (exp2 is one MUFU instruction; expf is a longer sequence);
+  // the partial maxima are written back in natural-log units for the combine kernel.
+  const float scale2 = rsqrtf(static_cast<float>(d)) * 1.4426950408889634f;
   constexpr int kVecs = DP / 8;
 
   const std::int32_t* table = a.tables + seq.table_offset;
   const std::int64_t head_stride = static_cast<std::int64_t>(a.block_size) * d;
+  // A thread stages the same 16-byte column of every (kThreads / kVecs)-th key of a tile; the
+  // key's cache block and offset advance by addition (one division a tile: block_size is a
+  // run-time value and an integer division costs ~20 instructions).
+  constexpr int kKeysPerPass = kThreads / kVecs;
+  const int key0 = threadIdx.x / kVecs, col = (threadIdx.x % kVecs) * 8;
+  const bf16* k_head = a.k_cache + static_cast<std::int64_t>(w.kv_head) * head_stride + col;
+  const bf16* v_head = a.v_cache + static_cast<std::int64_t>(w.kv_head) * head_stride + col;
+  const std::int64_t block_stride = static_cast<std::int64_t>(a.num_kv_heads) * head_stride;
   auto issue_tile = [&](int buffer, int kt) {
-    bf16* k_dst = kv_s + buffer * 2 * kKeyTile * kLd;
+    bf16* k_dst = kv_s + buffer * 2 * kKeyTile * kLd + key0 * kLd + col;
     bf16* v_dst = k_dst + kKeyTile * kLd;
-    for (int i = threadIdx.x; i < kKeyTile * kVecs; i += kThreads) {
-      const int key = i / kVecs, c = (i % kVecs) * 8, j = kt + key;
-      const bool valid = j < w.key_end && c < d;
-      const std::int64_t at =
-          valid ? (static_cast<std::int64_t>(table[j / a.block_size]) * a.num_kv_heads + w.kv_head) * head_stride +
-                      (j % a.block_size) * d + c
-                : 0;
-      cp_async16(k_dst + key * kLd + c, a.k_cache + at, valid);
-      cp_async16(v_dst + key * kLd + c, a.v_cache + at, valid);
+    int j = kt + key0, block = j / a.block_size, offset = j - block * a.block_size;
+#pragma unroll
+    for (int key = 0; key < kKeyTile; key += kKeysPerPass) {
+      const bool valid = j < w.key_end && col < d;
+      const std::int64_t at = valid ? table[block] * block_stride + static_cast<std::int64_t>(offset) * d : 0;
+      cp_async16(k_dst + key * kLd, valid ? k_head + at : a.k_cache, valid);
+      cp_async16(v_dst + key * kLd, valid ? v_head + at : a.v_cache, valid);
+      j += kKeysPerPass;
+      for (offset += kKeysPerPass; offset >= a.block_size; offset -= a.block_size) ++block;
     }
   };
   // The plan (work, sequences, block tables) was copied in by a memcpy ordered before the kernel
@@ -104,6 +118,11 @@ __global__ void __launch_bounds__(WARPS * 32) attention_mma_kernel(AttentionArgs
   const int u0 = warp * 16 + g, u1 = u0 + 8;
   const int limit0 = w.unit_begin + u0 < units ? seq.cache_start + (w.unit_begin + u0) / group : -1;
   const int limit1 = w.unit_begin + u1 < units ? seq.cache_start + (w.unit_begin + u1) / group : -1;
+  // ldmatrix row addresses of this lane: Q (matrices: units 0-7 | 8-15 x dims 0-7 | 8-15) and
+  // K (keys 0-7 x dims 0-7 | 8-15, then keys 8-15 likewise).
+  const unsigned q_lane = static_cast<unsigned>(__cvta_generic_to_shared(q_s)) +
+                          static_cast<unsigned>(((warp * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * kLd + (lane >> 4) * 8) * 2);
+  const unsigned k_lane = static_cast<unsigned>((((lane >> 4) * 8 + (lane & 7)) * kLd + ((lane >> 3) & 1) * 8) * 2);
   float o[kNt][4];
 #pragma unroll
   for (int n = 0; n < kNt; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
@@ -122,38 +141,50 @@ __global__ void __launch_bounds__(WARPS * 32) attention_mma_kernel(AttentionArgs
     const unsigned v_base = static_cast<unsigned>(__cvta_generic_to_shared(k_s + kKeyTile * kLd));
     // Warp-uniform skip (mma.sync needs the whole warp): none of its rows sees these keys.
     if (!__all_sync(0xffffffffu, kt > limit0 && kt > limit1)) {
-      // S = Q K^T: 8 fragments of 8 keys.
+      // S = Q K^T: 8 fragments of 8 keys. ldmatrix.x4 gives a Q fragment (16 units x 16 dims)
+      // or the K fragments of two 8-key groups in one instruction.
       float s[8][4];
 #pragma unroll
       for (int n = 0; n < 8; ++n) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.0f;
+      const unsigned k_base = static_cast<unsigned>(__cvta_generic_to_shared(k_s)) + k_lane;
 #pragma unroll
       for (int ks = 0; ks < DP / 16; ++ks) {
         unsigned qa[4];
-        const bf16* q0 = q_s + (warp * 16 + g) * kLd + ks * 16 + 2 * t;
-        qa[0] = lds32(q0);
-        qa[1] = lds32(q0 + 8 * kLd);
-        qa[2] = lds32(q0 + 8);
-        qa[3] = lds32(q0 + 8 * kLd + 8);
+        ldmatrix_x4(qa, q_lane + ks * 32);
 #pragma unroll
-        for (int n = 0; n < 8; ++n) {
-          const bf16* k0 = k_s + (n * 8 + g) * kLd + ks * 16 + 2 * t;
-          mma_bf16(s[n], qa, lds32(k0), lds32(k0 + 8));
+        for (int np = 0; np < 4; ++np) {
+          unsigned kb[4];
+          ldmatrix_x4(kb, k_base + static_cast<unsigned>((np * 16 * kLd + ks * 16) * 2));
+          mma_bf16(s[2 * np], qa, kb[0], kb[1]);
+          mma_bf16(s[2 * np + 1], qa, kb[2], kb[3]);
         }
       }
 
-      // Causal mask, scale, online softmax over the quad that shares each row.
+      // Causal mask (only on tiles that cross a row's last visible key), scale into log2 units,
+      // online softmax over the quad that shares each row.
+      const int last0 = min(limit0, w.key_end - 1), last1 = min(limit1, w.key_end - 1);
+      if (kt + kKeyTile - 1 <= last0 && kt + kKeyTile - 1 <= last1) {
+#pragma unroll
+        for (int n = 0; n < 8; ++n) {
+#pragma unroll
+          for (int e = 0; e < 4; ++e) s[n][e] *= scale2;
+        }
+      } else {
+#pragma unroll
+        for (int n = 0; n < 8; ++n) {
+#pragma unroll
+          for (int e = 0; e < 2; ++e) {
+            const int key = kt + n * 8 + 2 * t + e;
+            s[n][e] = key <= last0 ? s[n][e] * scale2 : -INFINITY;
+            s[n][2 + e] = key <= last1 ? s[n][2 + e] * scale2 : -INFINITY;
+          }
+        }
+      }
       float mx0 = -INFINITY, mx1 = -INFINITY;
 #pragma unroll
       for (int n = 0; n < 8; ++n) {
-#pragma unroll
-        for (int e = 0; e < 2; ++e) {
-          const int key = kt + n * 8 + 2 * t + e;
-          const bool in = key < w.key_end;
-          s[n][e] = in && key <= limit0 ? s[n][e] * scale : -INFINITY;
-          s[n][2 + e] = in && key <= limit1 ? s[n][2 + e] * scale : -INFINITY;
-          mx0 = fmaxf(mx0, s[n][e]);
-          mx1 = fmaxf(mx1, s[n][2 + e]);
-        }
+        mx0 = fmaxf(mx0, fmaxf(s[n][0], s[n][1]));
+        mx1 = fmaxf(mx1, fmaxf(s[n][2], s[n][3]));
       }
       mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
       mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
@@ -162,14 +193,14 @@ __global__ void __launch_bounds__(WARPS * 32) attention_mma_kernel(AttentionArgs
       const float new0 = fmaxf(m0, mx0), new1 = fmaxf(m1, mx1);
       // A row with no visible key yet keeps m = -inf: its probabilities are 0 and nothing rescales.
       const float base0 = new0 == -INFINITY ? 0.0f : new0, base1 = new1 == -INFINITY ? 0.0f : new1;
-      const float alpha0 = expf(m0 - base0), alpha1 = expf(m1 - base1);
+      const float alpha0 = exp2f(m0 - base0), alpha1 = exp2f(m1 - base1);
       float sum0 = 0.0f, sum1 = 0.0f;
 #pragma unroll
       for (int n = 0; n < 8; ++n) {
-        s[n][0] = expf(s[n][0] - base0);
-        s[n][1] = expf(s[n][1] - base0);
-        s[n][2] = expf(s[n][2] - base1);
-        s[n][3] = expf(s[n][3] - base1);
+        s[n][0] = exp2f(s[n][0] - base0);
+        s[n][1] = exp2f(s[n][1] - base0);
+        s[n][2] = exp2f(s[n][2] - base1);
+        s[n][3] = exp2f(s[n][3] - base1);
         sum0 += s[n][0] + s[n][1];
         sum1 += s[n][2] + s[n][3];
       }
@@ -242,7 +273,7 @@ __global__ void __launch_bounds__(WARPS * 32) attention_mma_kernel(AttentionArgs
         if (col + 1 < d) po[col + 1] = o[n][2 * half + 1];
       }
       if (t == 0) {
-        a.partial_ml[slot * 2] = m;
+        a.partial_ml[slot * 2] = m * 0.6931471805599453f;  // -inf stays -inf
         a.partial_ml[slot * 2 + 1] = l;
       }
     }
@@ -251,8 +282,7 @@ __global__ void __launch_bounds__(WARPS * 32) attention_mma_kernel(AttentionArgs
 
 template <int WARPS, int DP>
 void launch(const AttentionArgs& a, cudaStream_t stream) {
-  constexpr int kM = 16 * WARPS, kLd = DP + 8;
-  constexpr int bytes = (kM + 4 * kKeyTile) * kLd * 2;
+  constexpr int bytes = (16 * WARPS + 4 * kKeyTile) * (DP + 8) * 2;
   static bool configured = false;
   if (!configured) {
     WEDLM_CUDA_CHECK(

@@ -71,8 +71,9 @@ AttentionPlan plan_attention(std::span<const AttentionSequence> sequences, std::
   }
   const std::int64_t m = plan.m_tile;
 
-  // Tiles first, then splits: as many CTAs as fit on the GPU at once (two a multiprocessor), and
-  // not one more (rounding the splits up sent a few CTAs of a 32-row step into a second wave).
+  // Tiles first, then splits: as many CTAs as fit on the GPU at once (kAttentionCtasPerSm a
+  // multiprocessor), and not one more (rounding the splits up sent a few CTAs of a 32-row step
+  // into a second wave).
   struct Tile {
     std::int32_t seq, unit_begin;
     std::int64_t keys;
@@ -86,7 +87,7 @@ AttentionPlan plan_attention(std::span<const AttentionSequence> sequences, std::
     }
   }
   const std::int64_t base = static_cast<std::int64_t>(tiles.size()) * s.num_kv_heads;
-  const std::int64_t want = std::max<std::int64_t>(1, 2 * sm_count / std::max<std::int64_t>(base, 1));
+  const std::int64_t want = std::max<std::int64_t>(1, kAttentionCtasPerSm * sm_count / std::max<std::int64_t>(base, 1));
   std::vector<AttnWork> work;
   std::vector<AttnCombine> combine;
   for (const Tile& t : tiles) {

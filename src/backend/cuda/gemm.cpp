@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <vector>
 
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/gemm_pipe.h"
 #include "backend/cuda/gemv.h"
 #include "util/error.h"
 
@@ -16,9 +18,12 @@ namespace {
 constexpr std::size_t kWorkspaceBytes = std::size_t{32} << 20;
 constexpr int kCandidates = 8;
 constexpr int kTimedRuns = 10;
+constexpr int kRounds = 3;
 // What each fusion saves: the separate silu_mul or add_rmsnorm kernel of a decode step (3-5 us
 // measured, with its kernel boundary).
 constexpr float kFusionCreditMs = 0.003f;
+// Output tiles the split-k GEMM may have (n up to 1M features).
+constexpr std::int64_t kSplitTickets = std::int64_t{1} << 14;
 
 }  // namespace
 
@@ -26,6 +31,25 @@ Gemm::Gemm(cudaStream_t stream) : stream_(stream) {
   WEDLM_CUBLAS_CHECK(cublasLtCreate(&handle_));
   WEDLM_CUDA_CHECK(cudaMalloc(&workspace_, kWorkspaceBytes));
   workspace_bytes_ = kWorkspaceBytes;
+  // WEDLM_CUDA_FORCE_GEMV=v or v@n: as force_gemv_variant(v), for every shape or for those of n
+  // output features, for A/B timing of a variant in whole forwards.
+  if (const char* env = std::getenv("WEDLM_CUDA_FORCE_GEMV"); env != nullptr && *env != '\0') {
+    forced_variant_ = std::atoi(env);
+    if (const char* at = std::strchr(env, '@'); at != nullptr) forced_features_ = std::atoll(at + 1);
+  }
+  split_slots_ = pipe_slots_needed();
+  WEDLM_CUDA_CHECK(cudaMalloc(&split_partials_, static_cast<std::size_t>(split_slots_ * kPipeSlotFloats) * sizeof(float)));
+  WEDLM_CUDA_CHECK(cudaMalloc(&split_tickets_, kSplitTickets * sizeof(std::int32_t)));
+  WEDLM_CUDA_CHECK(cudaMemset(split_tickets_, 0, kSplitTickets * sizeof(std::int32_t)));
+}
+
+GemmArgs Gemm::with_scratch(const GemmArgs& args) const {
+  GemmArgs g = args;
+  g.split_partials = split_partials_;
+  g.split_slots = split_slots_;
+  g.split_tickets = split_tickets_;
+  g.split_tickets_count = kSplitTickets;
+  return g;
 }
 
 Gemm::~Gemm() {
@@ -36,6 +60,8 @@ Gemm::~Gemm() {
     cublasLtMatmulDescDestroy(p.desc);
   }
   cudaFree(workspace_);
+  cudaFree(split_partials_);
+  cudaFree(split_tickets_);
   cublasLtDestroy(handle_);
 }
 
@@ -79,7 +105,7 @@ Gemm::Plan& Gemm::plan_for(const GemmArgs& g, const GemmArgs* fused) {
   bool gemv_applies = false;
   for (int v = 0; v < kGemvVariants; ++v) gemv_applies = gemv_applies || gemv_supported(g, v);
   gemv_applies = gemv_applies && gemv_mode_ != GemvMode::Never;
-  if (forced_variant_ >= 0) {
+  if (forced_variant_ >= 0 && (forced_features_ == 0 || forced_features_ == g.n)) {
     if (gemv_supported(g, forced_variant_)) p.gemv = forced_variant_;
     return plans_.emplace(key, p).first->second;
   }
@@ -102,46 +128,56 @@ Gemm::Plan& Gemm::plan_for(const GemmArgs& g, const GemmArgs* fused) {
     }
   };
   if (tuning_ && p.gemv < 0 && (count > 1 || gemv_applies)) {
-    // Time every candidate on the real operands (the output is rewritten by the caller's run).
+    // Time every candidate on the real operands (the output is rewritten by the caller's run),
+    // in kRounds passes over all of them, keeping each one's best pass: a single pass ranked
+    // candidates by when they ran (clock ramps, other work) as much as by speed.
+    struct Candidate {
+      int lt = -1, gemv = -1;
+      float ms = 1e30f;
+    };
+    std::vector<Candidate> candidates;
+    for (int i = 0; i < count; ++i) candidates.push_back({i, -1});
+    for (int v = 0; gemv_applies && v < kGemvVariants; ++v) {
+      if (gemv_supported(g, v)) candidates.push_back({-1, v});
+    }
     cudaEvent_t start, stop;
     WEDLM_CUDA_CHECK(cudaEventCreate(&start));
     WEDLM_CUDA_CHECK(cudaEventCreate(&stop));
-    float best = 1e30f;
-    for (int i = 0; i < count; ++i) {
-      launch(p, g, results[i].algo);  // warm-up
-      WEDLM_CUDA_CHECK(cudaEventRecord(start, stream_));
-      for (int r = 0; r < kTimedRuns; ++r) launch(p, g, results[i].algo);
-      WEDLM_CUDA_CHECK(cudaEventRecord(stop, stream_));
-      WEDLM_CUDA_CHECK(cudaEventSynchronize(stop));
-      float ms = 0;
-      WEDLM_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
-      report("lt", i, ms);
-      if (ms < best) {
-        best = ms;
-        p.algo = results[i].algo;
+    auto run_candidate = [&](const Candidate& c) {
+      if (c.lt >= 0) {
+        launch(p, g, results[c.lt].algo);
+      } else {
+        launch_gemv(g, c.gemv, stream_);
+      }
+    };
+    for (int round = 0; round < kRounds; ++round) {
+      for (Candidate& c : candidates) {
+        run_candidate(c);  // warm-up
+        WEDLM_CUDA_CHECK(cudaEventRecord(start, stream_));
+        for (int r = 0; r < kTimedRuns; ++r) run_candidate(c);
+        WEDLM_CUDA_CHECK(cudaEventRecord(stop, stream_));
+        WEDLM_CUDA_CHECK(cudaEventSynchronize(stop));
+        float ms = 0;
+        WEDLM_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+        c.ms = std::min(c.ms, ms);
       }
     }
-    for (int v = 0; gemv_applies && v < kGemvVariants; ++v) {
-      if (!gemv_supported(g, v)) continue;
-      launch_gemv(g, v, stream_);  // warm-up
-      WEDLM_CUDA_CHECK(cudaEventRecord(start, stream_));
-      for (int r = 0; r < kTimedRuns; ++r) launch_gemv(g, v, stream_);
-      WEDLM_CUDA_CHECK(cudaEventRecord(stop, stream_));
-      WEDLM_CUDA_CHECK(cudaEventSynchronize(stop));
-      float ms = 0;
-      WEDLM_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
-      report(gemv_variant_name(v), v, ms);
-      if (fused != nullptr && gemv_supported(*fused, v)) {
+    cudaEventDestroy(start);
+    cudaEventDestroy(stop);
+    float best = 1e30f;
+    for (const Candidate& c : candidates) {
+      float ms = c.ms;
+      report(c.lt >= 0 ? "lt" : gemv_variant_name(c.gemv), c.lt >= 0 ? c.lt : c.gemv, ms);
+      if (c.gemv >= 0 && fused != nullptr && gemv_supported(*fused, c.gemv)) {
         const int fusions = (fused->silu_mul ? 1 : 0) + (fused->in_norm != nullptr ? 1 : 0);
         ms -= kFusionCreditMs * kTimedRuns * static_cast<float>(fusions);
       }
       if (ms < best) {
         best = ms;
-        p.gemv = v;
+        p.gemv = c.gemv;
+        if (c.lt >= 0) p.algo = results[c.lt].algo;
       }
     }
-    cudaEventDestroy(start);
-    cudaEventDestroy(stop);
   }
   return plans_.emplace(key, p).first->second;
 }
@@ -155,8 +191,9 @@ void Gemm::launch(const Plan& p, const GemmArgs& g, const cublasLtMatmulAlgo_t& 
                                     workspace_, workspace_bytes_, stream_));
 }
 
-void Gemm::run(const GemmArgs& g) {
-  if (g.rows == 0) return;
+void Gemm::run(const GemmArgs& args) {
+  if (args.rows == 0) return;
+  const GemmArgs g = with_scratch(args);
   const Plan& p = plan_for(g);
   if (p.gemv >= 0) {
     launch_gemv(g, p.gemv, stream_);
@@ -165,9 +202,10 @@ void Gemm::run(const GemmArgs& g) {
   }
 }
 
-bool Gemm::run_fused(const GemmArgs& g, const GemmArgs& fused) {
-  if (g.rows == 0) return false;
-  const Plan& p = plan_for(g);
+bool Gemm::run_fused(const GemmArgs& args, const GemmArgs& fused_args) {
+  if (args.rows == 0) return false;
+  const Plan& p = plan_for(with_scratch(args));
+  const GemmArgs fused = with_scratch(fused_args);
   if (p.gemv < 0 || !gemv_supported(fused, p.gemv)) return false;
   launch_gemv(fused, p.gemv, stream_);
   return true;
@@ -175,7 +213,7 @@ bool Gemm::run_fused(const GemmArgs& g, const GemmArgs& fused) {
 
 const char* Gemm::path(const GemmArgs& g) {
   if (g.rows == 0) return "none";
-  const Plan& p = plan_for(g);
+  const Plan& p = plan_for(with_scratch(g));
   return p.gemv >= 0 ? gemv_variant_name(p.gemv) : "lt";
 }
 

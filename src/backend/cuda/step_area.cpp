@@ -23,8 +23,8 @@ StepArea::~StepArea() {
   if (uploaded_ != nullptr) cudaEventDestroy(uploaded_);
 }
 
-// plan_attention makes at most `base` tiles x KV heads with `want` = max(1, floor(2 sm / base))
-// splits each, so at most max(base, 2 sm) <= 2 sm + base work items; a sequence of r rows has at most
+// plan_attention makes at most `base` tiles x KV heads with `want` = max(1, floor(c sm / base))
+// splits each (c = kAttentionCtasPerSm), so at most max(base, c sm) <= c sm + base work items; a sequence of r rows has at most
 // ceil(r group / m) tiles, and the sequences of a chunk at most ceil(rows group / m) + rows.
 int StepArea::combine_capacity(std::int64_t rows, int m_tile) const {
   const std::int64_t group = shape_.num_heads / shape_.num_kv_heads;
@@ -32,7 +32,7 @@ int StepArea::combine_capacity(std::int64_t rows, int m_tile) const {
 }
 
 int StepArea::work_capacity(std::int64_t rows, int m_tile) const {
-  return 2 * sm_count_ + combine_capacity(rows, m_tile);
+  return kAttentionCtasPerSm * sm_count_ + combine_capacity(rows, m_tile);
 }
 
 bool StepArea::ensure(const AttentionShape& shape, int sm_count, std::int64_t tables) {
