@@ -7,7 +7,6 @@
 #include <vector>
 
 #include "backend/cuda/cuda_check.h"
-#include "backend/cuda/gemm_pipe.h"
 #include "backend/cuda/gemv.h"
 #include "util/error.h"
 
@@ -22,8 +21,6 @@ constexpr int kRounds = 3;
 // What each fusion saves: the separate silu_mul or add_rmsnorm kernel of a decode step (3-5 us
 // measured, with its kernel boundary).
 constexpr float kFusionCreditMs = 0.003f;
-// Output tiles the split-k GEMM may have (n up to 1M features).
-constexpr std::int64_t kSplitTickets = std::int64_t{1} << 14;
 
 }  // namespace
 
@@ -37,19 +34,6 @@ Gemm::Gemm(cudaStream_t stream) : stream_(stream) {
     forced_variant_ = std::atoi(env);
     if (const char* at = std::strchr(env, '@'); at != nullptr) forced_features_ = std::atoll(at + 1);
   }
-  split_slots_ = pipe_slots_needed();
-  WEDLM_CUDA_CHECK(cudaMalloc(&split_partials_, static_cast<std::size_t>(split_slots_ * kPipeSlotFloats) * sizeof(float)));
-  WEDLM_CUDA_CHECK(cudaMalloc(&split_tickets_, kSplitTickets * sizeof(std::int32_t)));
-  WEDLM_CUDA_CHECK(cudaMemset(split_tickets_, 0, kSplitTickets * sizeof(std::int32_t)));
-}
-
-GemmArgs Gemm::with_scratch(const GemmArgs& args) const {
-  GemmArgs g = args;
-  g.split_partials = split_partials_;
-  g.split_slots = split_slots_;
-  g.split_tickets = split_tickets_;
-  g.split_tickets_count = kSplitTickets;
-  return g;
 }
 
 Gemm::~Gemm() {
@@ -60,8 +44,6 @@ Gemm::~Gemm() {
     cublasLtMatmulDescDestroy(p.desc);
   }
   cudaFree(workspace_);
-  cudaFree(split_partials_);
-  cudaFree(split_tickets_);
   cublasLtDestroy(handle_);
 }
 
@@ -191,9 +173,8 @@ void Gemm::launch(const Plan& p, const GemmArgs& g, const cublasLtMatmulAlgo_t& 
                                     workspace_, workspace_bytes_, stream_));
 }
 
-void Gemm::run(const GemmArgs& args) {
-  if (args.rows == 0) return;
-  const GemmArgs g = with_scratch(args);
+void Gemm::run(const GemmArgs& g) {
+  if (g.rows == 0) return;
   const Plan& p = plan_for(g);
   if (p.gemv >= 0) {
     launch_gemv(g, p.gemv, stream_);
@@ -202,10 +183,9 @@ void Gemm::run(const GemmArgs& args) {
   }
 }
 
-bool Gemm::run_fused(const GemmArgs& args, const GemmArgs& fused_args) {
-  if (args.rows == 0) return false;
-  const Plan& p = plan_for(with_scratch(args));
-  const GemmArgs fused = with_scratch(fused_args);
+bool Gemm::run_fused(const GemmArgs& g, const GemmArgs& fused) {
+  if (g.rows == 0) return false;
+  const Plan& p = plan_for(g);
   if (p.gemv < 0 || !gemv_supported(fused, p.gemv)) return false;
   launch_gemv(fused, p.gemv, stream_);
   return true;
@@ -213,7 +193,7 @@ bool Gemm::run_fused(const GemmArgs& args, const GemmArgs& fused_args) {
 
 const char* Gemm::path(const GemmArgs& g) {
   if (g.rows == 0) return "none";
-  const Plan& p = plan_for(with_scratch(g));
+  const Plan& p = plan_for(g);
   return p.gemv >= 0 ? gemv_variant_name(p.gemv) : "lt";
 }
 

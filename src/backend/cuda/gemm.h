@@ -38,12 +38,6 @@ struct GemmArgs {
   std::int64_t in_residual_out_stride = 0;
   const float* in_norm = nullptr;
   float in_eps = 0;
-  // Scratch of the split-k GEMM (gemm_pipe.h), filled in by Gemm: partial tiles of fp32 sums and
-  // one ticket per output tile (zero between launches).
-  float* split_partials = nullptr;
-  std::int64_t split_slots = 0;
-  std::int32_t* split_tickets = nullptr;
-  std::int64_t split_tickets_count = 0;
 };
 
 class Gemm {
@@ -62,9 +56,7 @@ class Gemm {
   // `fused`, when given, is the same GEMM with an epilogue fused (run_fused_*): the variants
   // that can run it are credited with the separate kernel they save.
   void prepare(const GemmArgs& args, const GemmArgs* fused = nullptr) {
-    if (args.rows == 0) return;
-    const GemmArgs f = fused != nullptr ? with_scratch(*fused) : GemmArgs{};
-    plan_for(with_scratch(args), fused != nullptr ? &f : nullptr);
+    if (args.rows > 0) plan_for(args, fused);
   }
   // Plans may time candidates; turn that off (e.g. while a CUDA graph is being captured).
   void set_tuning(bool on) { tuning_ = on; }
@@ -88,17 +80,12 @@ class Gemm {
     int gemv = -1;  // our kernel's variant instead of cuBLASLt, or -1
   };
   Plan& plan_for(const GemmArgs& args, const GemmArgs* fused = nullptr);
-  // `args` with this Gemm's split-k scratch attached.
-  GemmArgs with_scratch(const GemmArgs& args) const;
   void launch(const Plan& plan, const GemmArgs& args, const cublasLtMatmulAlgo_t& algo);
 
   cudaStream_t stream_;
   cublasLtHandle_t handle_ = nullptr;
   void* workspace_ = nullptr;
   std::size_t workspace_bytes_ = 0;
-  float* split_partials_ = nullptr;
-  std::int64_t split_slots_ = 0;
-  std::int32_t* split_tickets_ = nullptr;
   bool tuning_ = true;
   GemvMode gemv_mode_ = GemvMode::Timed;
   int forced_variant_ = -1;
