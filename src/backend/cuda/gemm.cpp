@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <vector>
 
 #include "backend/cuda/cuda_check.h"
@@ -31,8 +30,20 @@ Gemm::Gemm(cudaStream_t stream) : stream_(stream) {
   // WEDLM_CUDA_FORCE_GEMV=v or v@n: as force_gemv_variant(v), for every shape or for those of n
   // output features, for A/B timing of a variant in whole forwards.
   if (const char* env = std::getenv("WEDLM_CUDA_FORCE_GEMV"); env != nullptr && *env != '\0') {
-    forced_variant_ = std::atoi(env);
-    if (const char* at = std::strchr(env, '@'); at != nullptr) forced_features_ = std::atoll(at + 1);
+    char* end = nullptr;
+    const long variant = std::strtol(env, &end, 10);
+    long long features = 0;
+    bool valid = end != env && variant >= 0 && variant < kGemvVariants;
+    if (valid && *end == '@') {
+      const char* at = end + 1;
+      features = std::strtoll(at, &end, 10);
+      valid = end != at && features > 0;
+    }
+    if (!valid || *end != '\0') {
+      fail("WEDLM_CUDA_FORCE_GEMV must be a GEMV variant 0..{} or variant@outputs, got '{}'", kGemvVariants - 1, env);
+    }
+    forced_variant_ = static_cast<int>(variant);
+    forced_features_ = features;
   }
 }
 

@@ -24,8 +24,9 @@ StepArea::~StepArea() {
 }
 
 // plan_attention makes at most `base` tiles x KV heads with `want` = max(1, floor(c sm / base))
-// splits each (c = kAttentionCtasPerSm), so at most max(base, c sm) <= c sm + base work items; a sequence of r rows has at most
-// ceil(r group / m) tiles, and the sequences of a chunk at most ceil(rows group / m) + rows.
+// splits each (c = kAttentionCtasPerSm), so at most max(base, c sm) <= c sm + base work items;
+// a sequence of r rows has at most ceil(r group / m) tiles, and the sequences of a chunk at most
+// ceil(rows group / m) + rows.
 int StepArea::combine_capacity(std::int64_t rows, int m_tile) const {
   const std::int64_t group = shape_.num_heads / shape_.num_kv_heads;
   return static_cast<int>(shape_.num_kv_heads * ((rows * group + m_tile - 1) / m_tile + rows));
