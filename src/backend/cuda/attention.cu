@@ -3,6 +3,7 @@
 // probabilities are rounded to bf16 for the P.V product, as in FlashAttention.
 #include <mma.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "backend/cuda/attention.h"
@@ -234,58 +235,62 @@ __device__ float combine_block_reduce(float v, bool is_max, float* scratch) {
   return r;
 }
 
-// One block per (combine item, unit): rescales each split by exp(m_split - m_max). The splits'
-// statistics are read in parallel and their weights kept in shared memory, so that each
+// One block per (combine item, unit) pair: rescales each split by exp(m_split - m_max). The
+// splits' statistics are read in parallel and their weights kept in shared memory, so that each
 // column's sum over splits issues independent loads (a decode row has ~32 splits; read one
-// after another they were a chain of dependent L2 round trips).
+// after another they were a chain of dependent L2 round trips). A graph's grid may be smaller
+// than the pairs of its largest plan: blocks then take every gridDim.x-th pair.
 __global__ void __launch_bounds__(kCombineThreads) combine_kernel(AttentionArgs a) {
   pdl_launch_dependents();
   pdl_wait();
-  if (a.counts != nullptr && static_cast<int>(blockIdx.x) >= a.counts[1]) return;
-  const AttnCombine c = a.combine[blockIdx.x];
-  const int u = blockIdx.y;
-  const AttnSequence seq = a.sequences[c.seq];
-  const int group = a.num_heads / a.num_kv_heads;
-  const int unit = c.unit_begin + u;
-  if (unit >= seq.rows * group) return;  // whole block
+  const int items = a.counts != nullptr ? a.counts[1] : a.combine_count;
+  const int span = a.counts != nullptr ? a.counts[2] : a.combine_units;
   __shared__ float scratch[kCombineThreads / 32];
   __shared__ float weight[kCombineThreads];
+  const int group = a.num_heads / a.num_kv_heads;
   const int d = a.head_dim, dp = padded_head_dim(d), m_tile = a.m_tile, tid = threadIdx.x;
-  auto slot = [&](int s) { return static_cast<std::int64_t>(c.partial_base + s) * m_tile + u; };
-  float m_max = -INFINITY;
-  for (int s = tid; s < c.splits; s += kCombineThreads) m_max = fmaxf(m_max, a.partial_ml[slot(s) * 2]);
-  m_max = combine_block_reduce(m_max, true, scratch);
-  float total = 0.0f;
-  for (int s = tid; s < c.splits; s += kCombineThreads) {
-    const float m = a.partial_ml[slot(s) * 2];
-    if (m != -INFINITY) total += a.partial_ml[slot(s) * 2 + 1] * expf(m - m_max);
-  }
-  total = combine_block_reduce(total, false, scratch);
-  float acc[kMaxHeadDim / kCombineThreads] = {};
-  for (int s0 = 0; s0 < c.splits; s0 += kCombineThreads) {
-    __syncthreads();  // the previous chunk's weights are consumed
-    if (s0 + tid < c.splits) {
-      const float m = a.partial_ml[slot(s0 + tid) * 2];
-      weight[tid] = m == -INFINITY ? 0.0f : expf(m - m_max);
+  for (int pair = blockIdx.x; pair < items * span; pair += gridDim.x) {  // block-uniform
+    const AttnCombine c = a.combine[pair / span];
+    const int u = pair % span;
+    const AttnSequence seq = a.sequences[c.seq];
+    const int unit = c.unit_begin + u;
+    if (unit >= seq.rows * group) continue;  // a padding unit of a shorter tile
+    auto slot = [&](int s) { return static_cast<std::int64_t>(c.partial_base + s) * m_tile + u; };
+    float m_max = -INFINITY;
+    for (int s = tid; s < c.splits; s += kCombineThreads) m_max = fmaxf(m_max, a.partial_ml[slot(s) * 2]);
+    m_max = combine_block_reduce(m_max, true, scratch);
+    float total = 0.0f;
+    for (int s = tid; s < c.splits; s += kCombineThreads) {
+      const float m = a.partial_ml[slot(s) * 2];
+      if (m != -INFINITY) total += a.partial_ml[slot(s) * 2 + 1] * expf(m - m_max);
     }
-    __syncthreads();
-    const int n = min(kCombineThreads, c.splits - s0);
+    total = combine_block_reduce(total, false, scratch);
+    float acc[kMaxHeadDim / kCombineThreads] = {};
+    for (int s0 = 0; s0 < c.splits; s0 += kCombineThreads) {
+      __syncthreads();  // the previous chunk's (or pair's) weights are consumed
+      if (s0 + tid < c.splits) {
+        const float m = a.partial_ml[slot(s0 + tid) * 2];
+        weight[tid] = m == -INFINITY ? 0.0f : expf(m - m_max);
+      }
+      __syncthreads();
+      const int n = min(kCombineThreads, c.splits - s0);
+#pragma unroll
+      for (int j = 0; j < kMaxHeadDim / kCombineThreads; ++j) {
+        const int col = tid + j * kCombineThreads;
+        if (col >= d) continue;
+        const float* po = a.partial_o + slot(s0) * dp + col;
+        float sum = 0.0f;
+#pragma unroll 8
+        for (int i = 0; i < n; ++i) sum += po[static_cast<std::int64_t>(i) * m_tile * dp] * weight[i];
+        acc[j] += sum;
+      }
+    }
+    const int r = unit / group, qh = c.kv_head * group + unit % group;
 #pragma unroll
     for (int j = 0; j < kMaxHeadDim / kCombineThreads; ++j) {
       const int col = tid + j * kCombineThreads;
-      if (col >= d) continue;
-      const float* po = a.partial_o + slot(s0) * dp + col;
-      float sum = 0.0f;
-#pragma unroll 8
-      for (int i = 0; i < n; ++i) sum += po[static_cast<std::int64_t>(i) * m_tile * dp] * weight[i];
-      acc[j] += sum;
+      if (col < d) a.out[(seq.row_begin + r) * a.out_stride + qh * d + col] = __float2bfloat16(acc[j] / total);
     }
-  }
-  const int r = unit / group, qh = c.kv_head * group + unit % group;
-#pragma unroll
-  for (int j = 0; j < kMaxHeadDim / kCombineThreads; ++j) {
-    const int col = tid + j * kCombineThreads;
-    if (col < d) a.out[(seq.row_begin + r) * a.out_stride + qh * d + col] = __float2bfloat16(acc[j] / total);
   }
 }
 
@@ -348,9 +353,10 @@ void launch_attention(const AttentionArgs& a, cudaStream_t stream) {
   } else {
     launch_tiles<64>(a, stream);
   }
-  if (a.combine_count > 0) {
-    const dim3 grid(static_cast<unsigned>(a.combine_count), static_cast<unsigned>(a.m_tile));
-    launch(combine_kernel, grid, kCombineThreads, 0, stream, a);
+  const int pairs = a.combine_count * a.combine_units;
+  if (pairs > 0) {
+    const int blocks = a.combine_blocks > 0 ? std::min(a.combine_blocks, pairs) : pairs;
+    launch(combine_kernel, static_cast<unsigned>(blocks), kCombineThreads, 0, stream, a);
   }
 }
 

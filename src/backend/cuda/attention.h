@@ -37,6 +37,13 @@ struct AttentionArgs {
   int work_count = 0;
   const AttnCombine* combine = nullptr;
   int combine_count = 0;
+  // Units of a combine item that need merging (at most m_tile): the combine kernel's blocks walk
+  // combine_count x combine_units (item, unit) pairs.
+  int combine_units = 0;
+  // Blocks of the combine grid; 0: one per pair. A graph's grid is sized for its largest plan,
+  // and empty blocks are not free (17k of them, the m_tile-wide grid of a 32-row step's
+  // capacity, cost ~17 us a layer), so it is capped and the blocks loop.
+  int combine_blocks = 0;
   float* partial_o = nullptr;   // [slot][m_tile][padded head_dim]
   float* partial_ml = nullptr;  // [slot][m_tile][2]: running max, running sum
   bf16* out = nullptr;
@@ -44,7 +51,7 @@ struct AttentionArgs {
   int m_tile = 64;  // 16, 64 or 128 query units per CTA
   // Null for an eager launch. In a CUDA graph the grid is sized for the largest plan the graph
   // may replay (work_count, combine_count are capacities) and the step's real counts are read
-  // here, on the device: {work items, combine items}. CTAs past them exit at once.
+  // here, on the device: {work items, combine items, combine units}. CTAs past them exit at once.
   const std::int32_t* counts = nullptr;
 };
 

@@ -19,6 +19,9 @@ struct AttentionPlan {
   std::vector<std::int32_t> packed;
   std::int64_t sequences_at = 0, tables_at = 0, work_at = 0, combine_at = 0, row_slot_at = 0;
   int work_count = 0, combine_count = 0;
+  // Units a combine item covers at most (its tile's real units): the combine grid is
+  // combine_count x combine_units blocks, not combine_count x m_tile.
+  int combine_units = 0;
 };
 
 // `rows` is the number of rows of the batch; `sm_count` sizes the key splits so that short

@@ -495,6 +495,8 @@ class CudaBackend final : public Backend {
       a.work_count = area_.work_capacity(qkv.rows, chunk_plan_.m_tile);
       a.combine = reinterpret_cast<const AttnCombine*>(area_.combine());
       a.combine_count = area_.combine_capacity(qkv.rows, chunk_plan_.m_tile);
+      a.combine_units = area_.combine_units_capacity(qkv.rows, chunk_plan_.m_tile);
+      a.combine_blocks = area_.combine_blocks(qkv.rows, chunk_plan_.m_tile);
       a.counts = area_.counts();
       a.partial_o = area_.partial_o();
       a.partial_ml = area_.partial_ml();
@@ -511,6 +513,7 @@ class CudaBackend final : public Backend {
       a.work_count = plan.work_count;
       a.combine = reinterpret_cast<const AttnCombine*>(packed + plan.combine_at);
       a.combine_count = plan.combine_count;
+      a.combine_units = plan.combine_units;
       a.partial_o = partial_o_.as<float>();
       a.partial_ml = partial_ml_.as<float>();
       a.m_tile = plan.m_tile;

@@ -1,8 +1,11 @@
 #include "backend/cuda/gemm.h"
 
+#include <cuda_profiler_api.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <vector>
 
 #include "backend/cuda/cuda_check.h"
@@ -28,19 +31,23 @@ Gemm::Gemm(cudaStream_t stream) : stream_(stream) {
   WEDLM_CUDA_CHECK(cudaMalloc(&workspace_, kWorkspaceBytes));
   workspace_bytes_ = kWorkspaceBytes;
   // WEDLM_CUDA_FORCE_GEMV=v or v@n: as force_gemv_variant(v), for every shape or for those of n
-  // output features, for A/B timing of a variant in whole forwards.
+  // output features, for A/B timing of a variant in whole forwards; `lt` or `lt@n`: cuBLASLt
+  // (its candidates timed) rather than any GEMV variant.
   if (const char* env = std::getenv("WEDLM_CUDA_FORCE_GEMV"); env != nullptr && *env != '\0') {
     char* end = nullptr;
-    const long variant = std::strtol(env, &end, 10);
+    const bool lt = std::strncmp(env, "lt", 2) == 0;
+    const long variant = lt ? kCublasLtOnly : std::strtol(env, &end, 10);
+    if (lt) end = const_cast<char*>(env + 2);
     long long features = 0;
-    bool valid = end != env && variant >= 0 && variant < kGemvVariants;
+    bool valid = end != env && (lt || (variant >= 0 && variant < kGemvVariants));
     if (valid && *end == '@') {
       const char* at = end + 1;
       features = std::strtoll(at, &end, 10);
       valid = end != at && features > 0;
     }
     if (!valid || *end != '\0') {
-      fail("WEDLM_CUDA_FORCE_GEMV must be a GEMV variant 0..{} or variant@outputs, got '{}'", kGemvVariants - 1, env);
+      fail("WEDLM_CUDA_FORCE_GEMV must be a GEMV variant 0..{} or lt, optionally @outputs, got '{}'", kGemvVariants - 1,
+           env);
     }
     forced_variant_ = static_cast<int>(variant);
     forced_features_ = features;
@@ -98,7 +105,9 @@ Gemm::Plan& Gemm::plan_for(const GemmArgs& g, const GemmArgs* fused) {
   bool gemv_applies = false;
   for (int v = 0; v < kGemvVariants; ++v) gemv_applies = gemv_applies || gemv_supported(g, v);
   gemv_applies = gemv_applies && gemv_mode_ != GemvMode::Never;
-  if (forced_variant_ >= 0 && (forced_features_ == 0 || forced_features_ == g.n)) {
+  const bool forced = forced_features_ == 0 || forced_features_ == g.n;
+  if (forced_variant_ == kCublasLtOnly && forced) gemv_applies = false;
+  if (forced_variant_ >= 0 && forced) {
     if (gemv_supported(g, forced_variant_)) p.gemv = forced_variant_;
     return plans_.emplace(key, p).first->second;
   }
@@ -143,6 +152,14 @@ Gemm::Plan& Gemm::plan_for(const GemmArgs& g, const GemmArgs* fused) {
         launch_gemv(g, c.gemv, stream_);
       }
     };
+    // WEDLM_CUDA_TUNE_UNPROFILED=1: a profiler (Nsight Compute) is paused while candidates are
+    // timed, so that its per-kernel serialization does not decide which one wins
+    // (tools/ncu_timeline.sh).
+    static const bool unprofiled = [] {
+      const char* env = std::getenv("WEDLM_CUDA_TUNE_UNPROFILED");
+      return env != nullptr && *env == '1';
+    }();
+    if (unprofiled) WEDLM_CUDA_CHECK(cudaProfilerStop());
     for (int round = 0; round < kRounds; ++round) {
       for (Candidate& c : candidates) {
         run_candidate(c);  // warm-up
@@ -155,6 +172,7 @@ Gemm::Plan& Gemm::plan_for(const GemmArgs& g, const GemmArgs* fused) {
         c.ms = std::min(c.ms, ms);
       }
     }
+    if (unprofiled) WEDLM_CUDA_CHECK(cudaProfilerStart());
     cudaEventDestroy(start);
     cudaEventDestroy(stop);
     float best = 1e30f;

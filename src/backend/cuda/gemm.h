@@ -88,6 +88,7 @@ class Gemm {
   std::size_t workspace_bytes_ = 0;
   bool tuning_ = true;
   GemvMode gemv_mode_ = GemvMode::Timed;
+  static constexpr int kCublasLtOnly = -2;  // forced_variant_: cuBLASLt's candidates only
   int forced_variant_ = -1;
   std::int64_t forced_features_ = 0;  // forced_variant_ applies to shapes of this n (0: all)
   std::map<Key, Plan> plans_;

@@ -9,7 +9,10 @@ namespace wedlm::cuda {
 
 namespace {
 
-constexpr std::int64_t kCounts = 4;  // {work items, combine items}, padded to 16 bytes
+constexpr std::int64_t kCounts = 4;  // {work items, combine items, combine units}, padded to 16 bytes
+// Combine blocks a multiprocessor of a recorded chunk's grid: a 64-row step of one sequence has
+// 8 KV heads x 4 tiles x 64 units = 2048 pairs, about 16 per multiprocessor of an H100.
+constexpr std::int64_t kCombineBlocksPerSm = 16;
 constexpr std::int64_t kSequenceInts = sizeof(AttnSequence) / sizeof(std::int32_t);
 constexpr std::int64_t kWorkInts = sizeof(AttnWork) / sizeof(std::int32_t);
 constexpr std::int64_t kCombineInts = sizeof(AttnCombine) / sizeof(std::int32_t);
@@ -30,6 +33,16 @@ StepArea::~StepArea() {
 int StepArea::combine_capacity(std::int64_t rows, int m_tile) const {
   const std::int64_t group = shape_.num_heads / shape_.num_kv_heads;
   return static_cast<int>(shape_.num_kv_heads * ((rows * group + m_tile - 1) / m_tile + rows));
+}
+
+int StepArea::combine_units_capacity(std::int64_t rows, int m_tile) const {
+  const std::int64_t group = shape_.num_heads / shape_.num_kv_heads;
+  return static_cast<int>(std::min<std::int64_t>(m_tile, rows * group));
+}
+
+int StepArea::combine_blocks(std::int64_t rows, int m_tile) const {
+  const std::int64_t pairs = static_cast<std::int64_t>(combine_capacity(rows, m_tile)) * combine_units_capacity(rows, m_tile);
+  return static_cast<int>(std::min<std::int64_t>(pairs, kCombineBlocksPerSm * sm_count_));
 }
 
 int StepArea::work_capacity(std::int64_t rows, int m_tile) const {
@@ -77,7 +90,8 @@ bool StepArea::fill(std::span<const std::int32_t> ids, std::span<const std::int3
   const std::int64_t table_ints = plan.work_at - plan.tables_at;
   if (rows > kMaxRows || static_cast<std::int64_t>(positions.size()) != rows || plan.rows != rows ||
       sequence_ints > kMaxRows * kSequenceInts || table_ints > tables_capacity_ ||
-      plan.work_count > work_capacity(rows, plan.m_tile) || plan.combine_count > combine_capacity(rows, plan.m_tile)) {
+      plan.work_count > work_capacity(rows, plan.m_tile) || plan.combine_count > combine_capacity(rows, plan.m_tile) ||
+      plan.combine_units > combine_units_capacity(rows, plan.m_tile)) {
     return false;
   }
   if (pending_) WEDLM_CUDA_CHECK(cudaEventSynchronize(uploaded_));
@@ -87,6 +101,7 @@ bool StepArea::fill(std::span<const std::int32_t> ids, std::span<const std::int3
   };
   host_[0] = plan.work_count;
   host_[1] = plan.combine_count;
+  host_[2] = plan.combine_units;
   put(ids_at_, ids.data(), rows);
   put(positions_at_, positions.data(), rows);
   put(row_slot_at_, plan.packed.data() + plan.row_slot_at, rows);

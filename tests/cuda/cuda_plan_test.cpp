@@ -1,0 +1,114 @@
+// The attention plan is host code: these checks run on CI without a GPU. Every (sequence, KV
+// head, unit tile) must see each of its keys exactly once, in whole key tiles, with splits
+// balanced to within one tile and no more CTAs than fit the GPU at once (plus one per tile).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <set>
+#include <tuple>
+#include <vector>
+
+#include "backend/cuda/attention_plan.h"
+
+namespace wedlm::cuda {
+namespace {
+
+struct Case {
+  std::vector<std::int64_t> rows, contexts;  // per sequence
+  int sm_count;
+};
+
+template <typename T>
+std::vector<T> unpack(const AttentionPlan& plan, std::int64_t at, int count) {
+  std::vector<T> items(static_cast<std::size_t>(count));
+  if (count > 0) std::memcpy(items.data(), plan.packed.data() + at, items.size() * sizeof(T));
+  return items;
+}
+
+TEST(CudaAttentionPlan, SplitsCoverEveryKeyOnceAndBalanced) {
+  const AttentionShape shape{32, 8, 128};
+  const std::int64_t group = 4, block_size = 16;
+  const std::vector<Case> cases = {{{1}, {512}, 132},      {{1}, {4096}, 132},     {{32}, {4096}, 132},
+                                   {{32}, {512}, 132},     {{16}, {4096}, 132},    {{64}, {4000}, 132},
+                                   {{1, 1, 1}, {5, 300, 9000}, 132}, {{7, 25}, {0, 777}, 8},
+                                   {{2048}, {0}, 132},     {{3}, {70}, 1}};
+  for (const Case& c : cases) {
+    SCOPED_TRACE(::testing::Message() << "sequences " << c.rows.size() << " rows[0] " << c.rows[0] << " context[0] "
+                                      << c.contexts[0] << " sms " << c.sm_count);
+    std::vector<std::vector<std::int32_t>> tables;
+    std::vector<AttentionSequence> seqs;
+    std::int64_t rows = 0, blocks = 0;
+    for (std::size_t i = 0; i < c.rows.size(); ++i) {
+      const std::int64_t need = (c.contexts[i] + c.rows[i] + block_size - 1) / block_size;
+      std::vector<std::int32_t> table;
+      for (std::int64_t b = 0; b < need; ++b) table.push_back(static_cast<std::int32_t>(blocks++));
+      tables.push_back(table);
+      rows += c.rows[i];
+    }
+    std::int64_t row = 0;
+    for (std::size_t i = 0; i < c.rows.size(); ++i) {
+      seqs.push_back({row, c.rows[i], c.contexts[i], tables[i]});
+      row += c.rows[i];
+    }
+    KvCacheShape cache;
+    cache.num_layers = 1;
+    cache.num_kv_heads = shape.num_kv_heads;
+    cache.head_dim = shape.head_dim;
+    cache.block_size = block_size;
+    cache.num_blocks = blocks;
+    const AttentionPlan plan = plan_attention(seqs, rows, shape, cache, c.sm_count);
+    const auto work = unpack<AttnWork>(plan, plan.work_at, plan.work_count);
+    const auto combine = unpack<AttnCombine>(plan, plan.combine_at, plan.combine_count);
+
+    // Key ranges of each (sequence, head, unit tile), in plan order.
+    std::map<std::tuple<int, int, int>, std::vector<AttnWork>> ranges;
+    std::set<int> slots;
+    for (const AttnWork& w : work) {
+      ranges[{w.seq, w.kv_head, w.unit_begin}].push_back(w);
+      if (w.partial >= 0) {
+        EXPECT_TRUE(slots.insert(w.partial).second) << "partial slot used twice";
+      }
+    }
+    std::int64_t tiles = 0;
+    for (std::size_t i = 0; i < seqs.size(); ++i) tiles += (c.rows[i] * group + plan.m_tile - 1) / plan.m_tile;
+    EXPECT_EQ(static_cast<std::int64_t>(ranges.size()), tiles * shape.num_kv_heads);
+    EXPECT_LE(plan.work_count, kAttentionCtasPerSm * c.sm_count + tiles * shape.num_kv_heads);
+
+    int combine_units = 0;
+    for (const auto& [key, items] : ranges) {
+      const auto [s, h, unit_begin] = key;
+      const std::int64_t units = c.rows[static_cast<std::size_t>(s)] * group;
+      const std::int64_t keys = c.contexts[static_cast<std::size_t>(s)] + (std::min<std::int64_t>(units, unit_begin + plan.m_tile) - 1) / group + 1;
+      std::int64_t at = 0, shortest = keys, longest = 0;
+      for (const AttnWork& w : items) {
+        EXPECT_EQ(w.key_begin, at);
+        EXPECT_EQ(w.key_begin % kKeyTile, 0);
+        EXPECT_GT(w.key_end, w.key_begin);
+        at = w.key_end;
+        shortest = std::min<std::int64_t>(shortest, w.key_end - w.key_begin);
+        longest = std::max<std::int64_t>(longest, w.key_end - w.key_begin);
+        EXPECT_EQ(w.partial < 0, items.size() == 1);
+      }
+      EXPECT_EQ(at, keys) << "keys of the tile not covered";
+      EXPECT_LE(longest - shortest, kKeyTile) << "splits differ by more than a key tile";
+      // As many splits as there are CTA slots for each tile, and none shorter than a key tile.
+      const std::int64_t want = std::max<std::int64_t>(1, kAttentionCtasPerSm * c.sm_count / (tiles * shape.num_kv_heads));
+      EXPECT_EQ(static_cast<std::int64_t>(items.size()), std::min(want, std::max<std::int64_t>(1, keys / kKeyTile)));
+      if (items.size() > 1) {
+        combine_units = std::max<int>(combine_units, static_cast<int>(std::min<std::int64_t>(plan.m_tile, units - unit_begin)));
+        const auto found = std::find_if(combine.begin(), combine.end(), [&](const AttnCombine& m) {
+          return m.seq == s && m.kv_head == h && m.unit_begin == unit_begin;
+        });
+        ASSERT_NE(found, combine.end());
+        EXPECT_EQ(found->splits, static_cast<int>(items.size()));
+        EXPECT_EQ(found->partial_base, items.front().partial);
+      }
+    }
+    EXPECT_EQ(plan.combine_units, combine_units);
+  }
+}
+
+}  // namespace
+}  // namespace wedlm::cuda
