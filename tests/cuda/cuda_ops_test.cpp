@@ -190,6 +190,9 @@ TEST(CudaOps, NormsActivationAndRopeMatchCpu) {
 // steps of several sequences in one call, including splits along the keys.
 struct AttentionCase {
   std::int64_t heads, kv_heads, d, history, step_rows, sequences;
+  // KV cache slots a block: multiples of a CTA thread group's run of keys (8 for head_dim 128)
+  // take the kernel's per-run staging, others its key-by-key path.
+  std::int64_t block = 16;
 };
 
 class CudaAttention : public ::testing::TestWithParam<AttentionCase> {};
@@ -199,7 +202,7 @@ TEST_P(CudaAttention, MatchesCpu) {
   const AttentionCase c = GetParam();
   auto cpu = make_cpu_backend();
   auto gpu = make_cuda_backend();
-  const std::int64_t block = 16, qkv_cols = (c.heads + 2 * c.kv_heads) * c.d;
+  const std::int64_t block = c.block, qkv_cols = (c.heads + 2 * c.kv_heads) * c.d;
   const std::int64_t per_seq_blocks = (c.history + c.step_rows + block - 1) / block;
   const std::int64_t pool = per_seq_blocks * c.sequences + 3;
   // Scattered block tables: sequence s takes every sequences-th block of a shuffled pool.
@@ -248,11 +251,14 @@ INSTANTIATE_TEST_SUITE_P(
                       AttentionCase{8, 2, 128, 2048, 32, 1},   // a WeDLM window, 64-unit tiles, splits
                       AttentionCase{28, 4, 128, 300, 20, 3},   // Qwen2.5 group of 7, three sequences
                       AttentionCase{4, 4, 24, 100, 9, 2},      // MHA, head_dim 24 (padded to 32)
-                      AttentionCase{4, 2, 64, 130, 130, 1}),   // prefill-like step
+                      AttentionCase{4, 2, 64, 130, 130, 1},    // prefill-like step
+                      AttentionCase{8, 2, 128, 2048, 32, 2, 5},   // blocks of 5 slots: key-by-key staging
+                      AttentionCase{8, 2, 128, 700, 32, 1, 24}),  // runs of 8 keys inside blocks of 24
     [](const auto& info) {
       const AttentionCase& c = info.param;
       return "h" + std::to_string(c.heads) + "kv" + std::to_string(c.kv_heads) + "d" + std::to_string(c.d) + "ctx" +
-             std::to_string(c.history) + "rows" + std::to_string(c.step_rows) + "seq" + std::to_string(c.sequences);
+             std::to_string(c.history) + "rows" + std::to_string(c.step_rows) + "seq" + std::to_string(c.sequences) +
+             "block" + std::to_string(c.block);
     });
 
 }  // namespace
