@@ -113,11 +113,12 @@ void bench_synthetic_gpu(const GpuBenchOptions& o) {
         ForwardRequest request{ids, positions, context, all};
         request.full_logits = variant == 1;
         const std::span<const ForwardRequest> batch(&request, 1);
-        transformer.forward_rows(*cache, batch);  // warm-up
+        ForwardOutput output;  // reused, as a decode loop does
+        transformer.forward_rows(*cache, batch, output);  // warm-up
         std::vector<double> times;
         for (int i = 0; i < o.repeats; ++i) {
           Stopwatch clock;
-          transformer.forward_rows(*cache, batch);
+          transformer.forward_rows(*cache, batch, output);
           times.push_back(clock.millis());
         }
         ms[variant] = median(times);

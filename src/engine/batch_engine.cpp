@@ -40,6 +40,7 @@ struct BatchEngine::Impl {
   LoadedModel model;
   BatchOptions options;
   std::unique_ptr<KvCache> pool;
+  ForwardOutput forward_output;  // every forward's, reused (its whole-row buffer keeps its pages)
   std::unique_ptr<BlockAllocator> allocator;
   std::unique_ptr<PrefixCache> prefix;
 
@@ -144,7 +145,8 @@ bool BatchEngine::Impl::prefill(Request& r) {
   if (r.seq.needs_prefill_logits()) logit_rows.push_back(static_cast<std::int32_t>(ids.size() - 1));
   ForwardRequest request{ids, positions, r.kv_valid, logit_rows, r.blocks};
   request.full_logits = r.seq.wants_full_logits();
-  ForwardOutput out = model.transformer->forward_rows(*pool, std::span<const ForwardRequest>(&request, 1));
+  ForwardOutput& out = forward_output;
+  model.transformer->forward_rows(*pool, std::span<const ForwardRequest>(&request, 1), out);
   {
     std::lock_guard lock(mutex);
     stats.prefill_tokens_computed += static_cast<std::int64_t>(ids.size());
@@ -223,7 +225,12 @@ void BatchEngine::Impl::step() {
       batch.back().full_logits = r->seq.wants_full_logits();
     }
   }
-  ForwardOutput out = batch.empty() ? ForwardOutput{} : model.transformer->forward_rows(*pool, batch);
+  ForwardOutput& out = forward_output;
+  if (batch.empty()) {
+    out = ForwardOutput{};
+  } else {
+    model.transformer->forward_rows(*pool, batch, out);
+  }
   const std::int64_t vocab = model.info.vocab_size;
   std::size_t offset = 0;
   std::vector<std::unique_ptr<Request>> still_running;

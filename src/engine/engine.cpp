@@ -41,7 +41,8 @@ GenerateResult Engine::generate(const GenerateRequest& req, const TokenCallback&
   const std::int64_t vocab = impl_->model.info.vocab_size;
   ForwardRequest prefill{req.prompt, positions, 0, last_row};
   prefill.full_logits = seq.wants_full_logits();
-  ForwardOutput out = transformer.forward_rows(*impl_->cache, std::span<const ForwardRequest>(&prefill, 1));
+  ForwardOutput out;  // reused by every step (forward_rows keeps its storage)
+  transformer.forward_rows(*impl_->cache, std::span<const ForwardRequest>(&prefill, 1), out);
   result.prefill_ms = prefill_clock.millis();
 
   Stopwatch decode_clock;
@@ -54,7 +55,7 @@ GenerateResult Engine::generate(const GenerateRequest& req, const TokenCallback&
     if (!rows.ids.empty()) {
       ForwardRequest step{rows.ids, rows.positions, rows.cache_start, rows.logit_rows};
       step.full_logits = seq.wants_full_logits();
-      out = transformer.forward_rows(*impl_->cache, std::span<const ForwardRequest>(&step, 1));
+      transformer.forward_rows(*impl_->cache, std::span<const ForwardRequest>(&step, 1), out);
       logit_rows = logit_rows_of(out, 0, rows.logit_rows.size(), vocab);
     }
     ++result.forwards;

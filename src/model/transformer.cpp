@@ -146,6 +146,12 @@ std::vector<float> Transformer::forward_batch(KvCache& cache, std::span<const Fo
 }
 
 ForwardOutput Transformer::forward_rows(KvCache& cache, std::span<const ForwardRequest> sequences) {
+  ForwardOutput output;
+  forward_rows(cache, sequences, output);
+  return output;
+}
+
+void Transformer::forward_rows(KvCache& cache, std::span<const ForwardRequest> sequences, ForwardOutput& output) {
   if (static_cast<std::int64_t>(whole_pool_.size()) != cache.shape().num_blocks) {
     whole_pool_.resize(static_cast<std::size_t>(cache.shape().num_blocks));
     std::iota(whole_pool_.begin(), whole_pool_.end(), 0);
@@ -154,7 +160,7 @@ ForwardOutput Transformer::forward_rows(KvCache& cache, std::span<const ForwardR
   std::vector<std::int32_t> ids, positions;
   std::vector<std::int64_t> seq_begin;
   std::vector<std::pair<std::int64_t, std::int64_t>> wanted;  // (packed row, output index)
-  ForwardOutput output;
+  output.full_row.clear();
   std::int64_t full_rows = 0;
   for (const ForwardRequest& req : sequences) {
     validate(cache, req);
@@ -181,7 +187,7 @@ ForwardOutput Transformer::forward_rows(KvCache& cache, std::span<const ForwardR
 
   std::vector<AttentionSequence> pieces;
   std::vector<std::int32_t> local_rows, whole_rows;
-  std::vector<float> host, entropy;
+  std::vector<float> entropy;
   std::vector<std::int32_t> argmax;
   std::size_t next_wanted = 0;
   for (std::int64_t begin = 0; begin < total_rows; begin += max_rows_) {
@@ -234,15 +240,24 @@ ForwardOutput Transformer::forward_rows(KvCache& cache, std::span<const ForwardR
       compact = full_logits_->view(m, vocab);
       backend_.gather_rows(out, whole_rows, compact);
     }
-    host.resize(static_cast<std::size_t>(m * vocab));
-    backend_.download(compact, host.data());
-    for (std::int64_t j = 0; j < m; ++j) {
+    // Straight into the output when these rows land on consecutive output rows (one sequence's
+    // window, say); otherwise through a reused host buffer.
+    auto output_row = [&](std::int64_t j) {
       const std::int64_t dest = wanted[first_wanted + static_cast<std::size_t>(whole_rows[static_cast<std::size_t>(j)])].second;
-      const std::int64_t row = output.full_row[static_cast<std::size_t>(dest)];
-      std::copy_n(host.data() + j * vocab, vocab, output.logits.data() + row * vocab);
+      return output.full_row[static_cast<std::size_t>(dest)];
+    };
+    bool consecutive = true;
+    for (std::int64_t j = 1; j < m && consecutive; ++j) consecutive = output_row(j) == output_row(0) + j;
+    if (consecutive) {
+      backend_.download(compact, output.logits.data() + output_row(0) * vocab);
+      continue;
+    }
+    host_rows_.resize(static_cast<std::size_t>(m * vocab));
+    backend_.download(compact, host_rows_.data());
+    for (std::int64_t j = 0; j < m; ++j) {
+      std::copy_n(host_rows_.data() + j * vocab, vocab, output.logits.data() + output_row(j) * vocab);
     }
   }
-  return output;
 }
 
 }  // namespace wedlm

@@ -50,6 +50,10 @@ class Transformer {
   // The same pass, returning entropy and argmax of every wanted row, and whole rows only for the
   // sequences that ask (the lm_head output never leaves the device otherwise).
   ForwardOutput forward_rows(KvCache& cache, std::span<const ForwardRequest> sequences);
+  // The same into `output`, reusing its storage: a decode loop that keeps one ForwardOutput
+  // pays for its whole-row buffer (vocab floats a sampled row, 19 MB for a 32-row step) once,
+  // not with fresh pages every step.
+  void forward_rows(KvCache& cache, std::span<const ForwardRequest> sequences, ForwardOutput& output);
 
  private:
   struct Layer;
@@ -72,6 +76,7 @@ class Transformer {
   std::unique_ptr<DeviceBuffer> selected_, logits_, full_logits_;  // grown on demand
   std::int64_t selected_capacity_ = 0, full_capacity_ = 0;
   std::vector<std::int32_t> whole_pool_;  // identity block table for single-sequence forwards
+  std::vector<float> host_rows_;          // whole rows on their way to scattered output rows
 };
 
 }  // namespace wedlm
