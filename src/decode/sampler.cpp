@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <numeric>
 #include <stdexcept>
 
@@ -53,53 +54,125 @@ double Sampler::next_uniform() {
   return static_cast<double>(generator_() >> 11) * 0x1.0p-53;
 }
 
+namespace {
+
+// Orders ids (0..n-1 in `out.ids`) by (logit descending, id ascending), as std::sort with that
+// comparator would, by a stable LSD radix sort on a 32-bit key: 2-3 ms for a 152k vocabulary
+// where the comparison sort took ~20 ms. The key maps floats to unsigned integers in descending
+// order; -0.0 becomes +0.0 first, since the comparator holds them equal. No NaN reaches here.
+void sort_by_logit(const float* logits, size_t n, Sampler::Prepared& out) {
+  out.keys.resize(n);
+  out.keys_scratch.resize(n);
+  out.ids_scratch.resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    const float x = logits[i] + 0.0f;  // -0.0 -> +0.0
+    uint32_t bits = 0;
+    std::memcpy(&bits, &x, sizeof bits);
+    bits = (bits & 0x80000000u) != 0 ? ~bits : bits | 0x80000000u;  // ascending with x
+    out.keys[i] = ~bits;                                              // descending with x
+    out.ids[i] = static_cast<int32_t>(i);
+  }
+  constexpr int kBits = 11, kBuckets = 1 << kBits;
+  uint32_t* key = out.keys.data();
+  uint32_t* key_to = out.keys_scratch.data();
+  int32_t* id = out.ids.data();
+  int32_t* id_to = out.ids_scratch.data();
+  for (int shift = 0; shift < 32; shift += kBits) {
+    size_t start[kBuckets + 1] = {};
+    for (size_t i = 0; i < n; ++i) ++start[((key[i] >> shift) & (kBuckets - 1)) + 1];
+    for (int b = 0; b < kBuckets; ++b) start[b + 1] += start[b];
+    for (size_t i = 0; i < n; ++i) {
+      const size_t at = start[(key[i] >> shift) & (kBuckets - 1)]++;
+      key_to[at] = key[i];
+      id_to[at] = id[i];
+    }
+    std::swap(key, key_to);
+    std::swap(id, id_to);
+  }
+  // Three passes: the sorted ids are in the scratch buffer.
+  if (id != out.ids.data()) std::copy_n(id, n, out.ids.data());
+}
+
+}  // namespace
+
 int32_t Sampler::sample(const float* logits, size_t n) {
+  prepare(logits, n, prepared_);
+  return draw(prepared_);
+}
+
+void Sampler::prepare(const float* logits, size_t n, Prepared& out) const {
   if (n == 0) throw std::invalid_argument("sampling from an empty row");
-  if (params_.temperature == 0) return argmax(logits, n);
+  out.greedy = -1;
+  if (params_.temperature == 0) {
+    out.greedy = argmax(logits, n);
+    return;
+  }
   if (std::any_of(logits, logits + n, [](float l) { return std::isnan(l); }))
     fail("cannot sample: the logits row holds NaN");
 
-  candidates_.resize(n);
-  std::iota(candidates_.begin(), candidates_.end(), 0);
+  std::vector<int32_t>& candidates = out.ids;
+  candidates.resize(n);
+  std::iota(candidates.begin(), candidates.end(), 0);
   const auto before = [logits](int32_t a, int32_t b) {
     return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
   };
-  auto first = candidates_.begin();
+  auto first = candidates.begin();
   size_t kept = n;
   bool ordered = false;
   if (params_.top_k > 0 && static_cast<size_t>(params_.top_k) < n) {
     kept = static_cast<size_t>(params_.top_k);
-    std::partial_sort(first, first + kept, candidates_.end(), before);
+    std::partial_sort(first, first + kept, candidates.end(), before);
     ordered = true;
   }
   const double max_logit = logits[argmax(logits, n)];
   if (!std::isfinite(max_logit)) fail("cannot sample: the largest logit is {}", max_logit);
   if (params_.top_p < 1) {
-    if (!ordered) std::sort(first, first + kept, before);
+    if (!ordered) sort_by_logit(logits, n, out);
+    ordered = true;
     double z = 0.0;
-    for (size_t i = 0; i < kept; ++i) z += std::exp(double{logits[candidates_[i]]} - max_logit);
+    for (size_t i = 0; i < kept; ++i) z += std::exp(double{logits[candidates[i]]} - max_logit);
     double mass = 0.0;
     for (size_t i = 0; i < kept; ++i) {
-      mass += std::exp(double{logits[candidates_[i]]} - max_logit) / z;
+      mass += std::exp(double{logits[candidates[i]]} - max_logit) / z;
       if (mass >= params_.top_p) {
         kept = i + 1;
         break;
       }
     }
   }
-  std::sort(first, first + kept);  // the draw walks ascending ids
+  // The draw walks the kept ids in ascending order (iota already is). Many kept ids (a top-p
+  // set over the whole vocabulary) are put in order by marking them and scanning the ids.
+  if (ordered && kept > n / 64) {
+    out.is_kept.assign(n, 0);
+    for (size_t i = 0; i < kept; ++i) out.is_kept[static_cast<size_t>(candidates[i])] = 1;
+    size_t at = 0;
+    for (size_t id = 0; id < n; ++id) {
+      if (out.is_kept[id] != 0) candidates[at++] = static_cast<int32_t>(id);
+    }
+  } else if (ordered) {
+    std::sort(candidates.begin(), candidates.begin() + static_cast<std::ptrdiff_t>(kept));
+  }
+  candidates.resize(kept);
+  out.weights.resize(kept);
   double total = 0.0;
-  for (size_t i = 0; i < kept; ++i)
-    total += std::exp((double{logits[candidates_[i]]} - max_logit) / params_.temperature);
-  const double target = next_uniform() * total;
-  double running = 0.0;
-  int32_t last_positive = candidates_[0];
   for (size_t i = 0; i < kept; ++i) {
-    const double w = std::exp((double{logits[candidates_[i]]} - max_logit) / params_.temperature);
+    out.weights[i] = std::exp((double{logits[candidates[i]]} - max_logit) / params_.temperature);
+    total += out.weights[i];
+  }
+  out.total = total;
+}
+
+int32_t Sampler::draw(const Prepared& prepared) {
+  if (prepared.greedy >= 0) return prepared.greedy;
+  const double target = next_uniform() * prepared.total;
+  double running = 0.0;
+  int32_t last_positive = prepared.ids[0];
+  for (size_t i = 0; i < prepared.ids.size(); ++i) {
+    const double w = prepared.weights[i];
     if (w <= 0) continue;
     running += w;
-    last_positive = candidates_[i];
-    if (running > target) return candidates_[i];
+    last_positive = prepared.ids[i];
+    if (running > target) return prepared.ids[i];
   }
   return last_positive;  // rounding left the running sum a hair under the target
 }

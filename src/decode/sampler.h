@@ -39,9 +39,26 @@ float entropy_of_logits(const float* logits, size_t n);
 
 class Sampler {
  public:
+  // Steps 1-5 of one row, everything but the draw: the kept candidates in ascending id order
+  // with their weights and the weights' sum (in that order). Buffers are reused across calls.
+  struct Prepared {
+    int32_t greedy = -1;  // temperature 0: the token (no draw follows)
+    std::vector<int32_t> ids;
+    std::vector<double> weights;
+    double total = 0.0;
+    std::vector<uint32_t> keys, keys_scratch;  // the candidate sort's buffers
+    std::vector<int32_t> ids_scratch;
+    std::vector<uint8_t> is_kept;
+  };
+
   explicit Sampler(const SamplingParams& params);  // validates
 
+  // prepare() then draw(): the two halves of sample(). prepare() reads no generator state, so
+  // the rows of a step can be prepared in parallel and then drawn in row order, as sample()
+  // would have, with the same tokens.
   int32_t sample(const float* logits, size_t n);
+  void prepare(const float* logits, size_t n, Prepared& out) const;
+  int32_t draw(const Prepared& prepared);  // step 6: one g() output unless greedy
   const SamplingParams& params() const { return params_; }
 
  private:
@@ -49,7 +66,7 @@ class Sampler {
 
   SamplingParams params_;
   std::mt19937_64 generator_;
-  std::vector<int32_t> candidates_;  // reused across calls: a vocab-sized buffer
+  Prepared prepared_;  // sample()'s, reused: vocab-sized buffers
 };
 
 }  // namespace wedlm

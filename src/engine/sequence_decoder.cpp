@@ -1,5 +1,6 @@
 #include "engine/sequence_decoder.h"
 
+#include <exception>
 #include <stdexcept>
 
 #include "util/error.h"
@@ -119,7 +120,32 @@ StepResult SequenceDecoder::apply(std::span<const LogitRow> rows) {
   }
   if (ar_) return record(ar_->accept(choose(rows.front())));
   mask_results_.clear();
-  for (const LogitRow& row : rows) mask_results_.push_back({row.entropy, choose(row)});
+  if (!wants_full_logits() || rows.size() < 2) {
+    for (const LogitRow& row : rows) mask_results_.push_back({row.entropy, choose(row)});
+    return record(window_->apply(mask_results_));
+  }
+  // A sampled WeDLM step: each row's candidates and weights (a pass of exp over the vocabulary,
+  // ~1 ms a row) are prepared in parallel, then drawn in row order from the one generator, so
+  // the tokens are those of sampling the rows one after another.
+  for (const LogitRow& row : rows) {
+    if (row.logits == nullptr) throw std::logic_error("SequenceDecoder: a sampled row came without its logits");
+  }
+  if (prepared_.size() < rows.size()) prepared_.resize(rows.size());
+  std::vector<std::exception_ptr> errors(rows.size());
+  const std::int64_t count = static_cast<std::int64_t>(rows.size());
+#pragma omp parallel for schedule(dynamic)
+  for (std::int64_t i = 0; i < count; ++i) {
+    try {
+      sampler_.prepare(rows[static_cast<std::size_t>(i)].logits, static_cast<std::size_t>(vocab_),
+                       prepared_[static_cast<std::size_t>(i)]);
+    } catch (...) {
+      errors[static_cast<std::size_t>(i)] = std::current_exception();
+    }
+  }
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    if (errors[i]) std::rethrow_exception(errors[i]);  // the first failing row's error, as in row order
+    mask_results_.push_back({rows[i].entropy, sampler_.draw(prepared_[i])});
+  }
   return record(window_->apply(mask_results_));
 }
 

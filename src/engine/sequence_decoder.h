@@ -73,6 +73,7 @@ class SequenceDecoder {
   std::optional<ArDecoder> ar_;
   Sampler sampler_;
   std::vector<MaskRowResult> mask_results_;
+  std::vector<Sampler::Prepared> prepared_;  // one per logit row of a sampled step, reused
   std::size_t planned_logit_rows_ = 0;
 };
 

@@ -2,10 +2,13 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <map>
+#include <random>
 #include <set>
+#include <string>
 #include <vector>
 
 #include "util/error.h"
@@ -93,6 +96,78 @@ TEST(Sampler, DrawIsTheSpecifiedWalkOverAscendingIds) {
       const double target = static_cast<double>(generator() >> 11) * 0x1.0p-53 * 4.0;
       const int32_t want = target < 1.0 ? 0 : target < 3.0 ? 1 : 2;
       EXPECT_EQ(sampler.sample(logits.data(), logits.size()), want) << "seed " << seed << " draw " << i;
+    }
+  }
+}
+
+// sampler.h's steps 2-6 written out literally, with the draw u given.
+int32_t spec_sample(const std::vector<float>& logits, const SamplingParams& p, double u) {
+  std::vector<int32_t> order(logits.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int32_t>(i);
+  std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return logits[a] > logits[b]; });
+  std::size_t kept = p.top_k > 0 ? std::min<std::size_t>(order.size(), static_cast<std::size_t>(p.top_k)) : order.size();
+  const double top = logits[order[0]];
+  if (p.top_p < 1) {
+    double z = 0, mass = 0;
+    for (std::size_t i = 0; i < kept; ++i) z += std::exp(double{logits[order[i]]} - top);
+    for (std::size_t i = 0; i < kept; ++i) {
+      mass += std::exp(double{logits[order[i]]} - top) / z;
+      if (mass >= p.top_p) {
+        kept = i + 1;
+        break;
+      }
+    }
+  }
+  order.resize(kept);
+  std::sort(order.begin(), order.end());
+  double total = 0, running = 0;
+  for (int32_t id : order) total += std::exp((double{logits[id]} - top) / p.temperature);
+  int32_t last = order[0];
+  for (int32_t id : order) {
+    const double w = std::exp((double{logits[id]} - top) / p.temperature);
+    if (w <= 0) continue;
+    running += w;
+    last = id;
+    if (running > u * total) return id;
+  }
+  return last;
+}
+
+// prepare() for every row of a step, then draw() in row order (how a sampled WeDLM step runs its
+// rows in parallel) gives the specified tokens, for every kind of row: ties, -0.0 next to 0.0,
+// -inf entries, top-k, top-p and both.
+TEST(Sampler, PreparedRowsDrawnInOrderFollowTheSpecification) {
+  std::mt19937 g(11);
+  std::uniform_int_distribution<int> level(-40, 40);
+  const size_t n = 3000;
+  std::vector<std::vector<float>> rows(12, std::vector<float>(n));
+  for (std::size_t r = 0; r < rows.size(); ++r) {
+    for (float& l : rows[r]) l = static_cast<float>(level(g)) * 0.125f;  // many equal logits
+    rows[r][r] = -0.0f;
+    rows[r][r + 1] = 0.0f;
+    rows[r][r + 2] = -kInf;
+  }
+  const SamplingParams cases[] = {{.temperature = 0.7, .top_k = 0, .top_p = 1, .seed = 5},
+                                  {.temperature = 1.3, .top_k = 40, .top_p = 1, .seed = 6},
+                                  {.temperature = 0.9, .top_k = 0, .top_p = 0.8, .seed = 7},
+                                  {.temperature = 0.5, .top_k = 200, .top_p = 0.6, .seed = 8},
+                                  {.temperature = 0, .top_k = 0, .top_p = 1, .seed = 9}};
+  for (const SamplingParams& params : cases) {
+    Sampler split(params), one_by_one(params);
+    std::mt19937_64 generator(params.seed);
+    std::vector<Sampler::Prepared> prepared(rows.size());
+    for (int step = 0; step < 3; ++step) {
+      for (std::size_t r = 0; r < rows.size(); ++r) split.prepare(rows[r].data(), n, prepared[r]);
+      for (std::size_t r = 0; r < rows.size(); ++r) {
+        const int32_t want = params.temperature == 0
+                                 ? argmax(rows[r].data(), n)
+                                 : spec_sample(rows[r], params, static_cast<double>(generator() >> 11) * 0x1.0p-53);
+        const std::string where = "temperature " + std::to_string(params.temperature) + " top_k " +
+                                  std::to_string(params.top_k) + " top_p " + std::to_string(params.top_p) +
+                                  " step " + std::to_string(step) + " row " + std::to_string(r);
+        EXPECT_EQ(split.draw(prepared[r]), want) << where;
+        EXPECT_EQ(one_by_one.sample(rows[r].data(), n), want) << where;
+      }
     }
   }
 }
