@@ -233,11 +233,29 @@ void BatchEngine::Impl::step() {
   }
   const std::int64_t vocab = model.info.vocab_size;
   std::size_t offset = 0;
-  std::vector<std::unique_ptr<Request>> still_running;
-  for (auto& r : running) {
-    const std::size_t count = r->rows.ids.empty() ? 0 : r->rows.logit_rows.size();
-    std::vector<LogitRow> rows = logit_rows_of(out, offset, count, vocab);
+  std::vector<std::vector<LogitRow>> rows_of(running.size());
+  std::vector<std::pair<std::size_t, std::size_t>> sampled;  // (request, row) of every row to sample
+  for (std::size_t i = 0; i < running.size(); ++i) {
+    Request& r = *running[i];
+    const std::size_t count = r.rows.ids.empty() ? 0 : r.rows.logit_rows.size();
+    rows_of[i] = logit_rows_of(out, offset, count, vocab);
     offset += count;
+    if (!r.seq.wants_full_logits() || count == 0) continue;
+    r.seq.begin_prepare(count);
+    for (std::size_t j = 0; j < count; ++j) sampled.emplace_back(i, j);
+  }
+  // Every sampled row of the batch at once (a row's candidates and weights are ~1-10 ms of host
+  // time); each sequence then draws its rows in order in apply().
+  const std::int64_t sampled_rows = static_cast<std::int64_t>(sampled.size());
+#pragma omp parallel for schedule(dynamic) if (sampled_rows > 1)
+  for (std::int64_t k = 0; k < sampled_rows; ++k) {
+    const auto [i, j] = sampled[static_cast<std::size_t>(k)];
+    running[i]->seq.prepare_row(j, rows_of[i][j]);
+  }
+  std::vector<std::unique_ptr<Request>> still_running;
+  for (std::size_t i = 0; i < running.size(); ++i) {
+    auto& r = running[i];
+    const std::vector<LogitRow>& rows = rows_of[i];
     ++r->result.forwards;
     StepResult step = r->seq.apply(rows);
     r->kv_valid = r->seq.kv_length();

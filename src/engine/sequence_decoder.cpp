@@ -1,5 +1,7 @@
 #include "engine/sequence_decoder.h"
 
+#include <omp.h>
+
 #include <exception>
 #include <stdexcept>
 
@@ -94,6 +96,7 @@ void SequenceDecoder::plan(StepRows& rows) {
   rows.ids.clear();
   rows.positions.clear();
   rows.logit_rows.clear();
+  prepared_rows_ = 0;  // anything prepared belonged to the last step
   if (ar_) {
     // Feed the last committed token: it takes the next cache slot and position.
     const std::int64_t slot = static_cast<std::int64_t>(tokens_.size()) - 1;
@@ -114,38 +117,47 @@ void SequenceDecoder::plan(StepRows& rows) {
   planned_logit_rows_ = rows.logit_rows.size();
 }
 
+void SequenceDecoder::begin_prepare(std::size_t rows) {
+  if (prepared_.size() < rows) prepared_.resize(rows);
+  prepare_errors_.assign(rows, nullptr);
+  prepared_rows_ = rows;
+}
+
+void SequenceDecoder::prepare_row(std::size_t i, const LogitRow& row) {
+  try {
+    if (row.logits == nullptr) throw std::logic_error("SequenceDecoder: a sampled row came without its logits");
+    sampler_.prepare(row.logits, static_cast<std::size_t>(vocab_), prepared_[i]);
+  } catch (...) {
+    prepare_errors_[i] = std::current_exception();
+  }
+}
+
 StepResult SequenceDecoder::apply(std::span<const LogitRow> rows) {
   if (rows.size() != planned_logit_rows_) {
     throw std::logic_error("SequenceDecoder::apply: results for a different number of rows than planned");
   }
-  if (ar_) return record(ar_->accept(choose(rows.front())));
-  mask_results_.clear();
-  if (!wants_full_logits() || rows.size() < 2) {
-    for (const LogitRow& row : rows) mask_results_.push_back({row.entropy, choose(row)});
-    return record(window_->apply(mask_results_));
-  }
-  // A sampled WeDLM step: each row's candidates and weights (a pass of exp over the vocabulary,
-  // ~1 ms a row) are prepared in parallel, then drawn in row order from the one generator, so
-  // the tokens are those of sampling the rows one after another.
-  for (const LogitRow& row : rows) {
-    if (row.logits == nullptr) throw std::logic_error("SequenceDecoder: a sampled row came without its logits");
-  }
-  if (prepared_.size() < rows.size()) prepared_.resize(rows.size());
-  std::vector<std::exception_ptr> errors(rows.size());
-  const std::int64_t count = static_cast<std::int64_t>(rows.size());
-#pragma omp parallel for schedule(dynamic)
-  for (std::int64_t i = 0; i < count; ++i) {
-    try {
-      sampler_.prepare(rows[static_cast<std::size_t>(i)].logits, static_cast<std::size_t>(vocab_),
-                       prepared_[static_cast<std::size_t>(i)]);
-    } catch (...) {
-      errors[static_cast<std::size_t>(i)] = std::current_exception();
+  chosen_.clear();
+  if (!wants_full_logits()) {
+    // Greedy needs only the argmax, which the forward computed where the logits live.
+    for (const LogitRow& row : rows) chosen_.push_back(row.argmax);
+  } else {
+    // Unless the caller prepared them: the rows in parallel, then drawn in row order from the
+    // one generator, so the tokens are those of sampling the rows one after another.
+    if (prepared_rows_ != rows.size()) {
+      begin_prepare(rows.size());
+      const std::int64_t count = static_cast<std::int64_t>(rows.size());
+#pragma omp parallel for schedule(dynamic) if (count > 1 && !omp_in_parallel())
+      for (std::int64_t i = 0; i < count; ++i) prepare_row(static_cast<std::size_t>(i), rows[static_cast<std::size_t>(i)]);
+    }
+    prepared_rows_ = 0;
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      if (prepare_errors_[i]) std::rethrow_exception(prepare_errors_[i]);  // the first failing row's error
+      chosen_.push_back(sampler_.draw(prepared_[i]));
     }
   }
-  for (std::size_t i = 0; i < rows.size(); ++i) {
-    if (errors[i]) std::rethrow_exception(errors[i]);  // the first failing row's error, as in row order
-    mask_results_.push_back({rows[i].entropy, sampler_.draw(prepared_[i])});
-  }
+  if (ar_) return record(ar_->accept(chosen_.front()));
+  mask_results_.clear();
+  for (std::size_t i = 0; i < rows.size(); ++i) mask_results_.push_back({rows[i].entropy, chosen_[i]});
   return record(window_->apply(mask_results_));
 }
 

@@ -3,6 +3,7 @@
 // BatchEngine: it turns the decoder's plan into forward rows and the forward's logits back into
 // committed tokens. The KV cache of the sequence holds tokens()[0 .. kv_length()).
 #include <cstdint>
+#include <exception>
 #include <optional>
 #include <span>
 #include <vector>
@@ -57,6 +58,12 @@ class SequenceDecoder {
   void plan(StepRows& rows);
   // The planned logit rows, in order. Returns the committed tokens of the step.
   StepResult apply(std::span<const LogitRow> rows);
+  // A sampled step's rows may be prepared before apply(), which then only draws: the candidates
+  // and weights of a row take ~1-10 ms of host time and need no generator state, so a batch
+  // prepares every sequence's rows in parallel. begin_prepare sizes the buffers for `rows` rows;
+  // prepare_row may then run concurrently for distinct i (errors surface in apply()).
+  void begin_prepare(std::size_t rows);
+  void prepare_row(std::size_t i, const LogitRow& row);
 
   bool finished() const;
   FinishReason finish_reason() const;
@@ -73,7 +80,10 @@ class SequenceDecoder {
   std::optional<ArDecoder> ar_;
   Sampler sampler_;
   std::vector<MaskRowResult> mask_results_;
+  std::vector<std::int32_t> chosen_;  // a step's token per logit row
   std::vector<Sampler::Prepared> prepared_;  // one per logit row of a sampled step, reused
+  std::vector<std::exception_ptr> prepare_errors_;
+  std::size_t prepared_rows_ = 0;  // rows begin_prepare sized for; 0 once apply() used them
   std::size_t planned_logit_rows_ = 0;
 };
 
