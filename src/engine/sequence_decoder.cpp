@@ -83,14 +83,10 @@ std::vector<LogitRow> logit_rows_of(const ForwardOutput& output, std::size_t fir
   return rows;
 }
 
-std::int32_t SequenceDecoder::choose(const LogitRow& row) {
-  // Greedy needs only the argmax, which the forward computed where the logits live.
-  if (!wants_full_logits()) return row.argmax;
-  if (row.logits == nullptr) throw std::logic_error("SequenceDecoder: a sampled row came without its logits");
-  return sampler_.sample(row.logits, static_cast<std::size_t>(vocab_));
+StepResult SequenceDecoder::accept_prefill_logits(const LogitRow& row) {
+  choose(std::span<const LogitRow>(&row, 1));
+  return record(ar_->accept(chosen_.front()));
 }
-
-StepResult SequenceDecoder::accept_prefill_logits(const LogitRow& row) { return record(ar_->accept(choose(row))); }
 
 void SequenceDecoder::plan(StepRows& rows) {
   rows.ids.clear();
@@ -132,29 +128,33 @@ void SequenceDecoder::prepare_row(std::size_t i, const LogitRow& row) {
   }
 }
 
-StepResult SequenceDecoder::apply(std::span<const LogitRow> rows) {
-  if (rows.size() != planned_logit_rows_) {
-    throw std::logic_error("SequenceDecoder::apply: results for a different number of rows than planned");
-  }
+void SequenceDecoder::choose(std::span<const LogitRow> rows) {
   chosen_.clear();
   if (!wants_full_logits()) {
     // Greedy needs only the argmax, which the forward computed where the logits live.
     for (const LogitRow& row : rows) chosen_.push_back(row.argmax);
-  } else {
-    // Unless the caller prepared them: the rows in parallel, then drawn in row order from the
-    // one generator, so the tokens are those of sampling the rows one after another.
-    if (prepared_rows_ != rows.size()) {
-      begin_prepare(rows.size());
-      const std::int64_t count = static_cast<std::int64_t>(rows.size());
-#pragma omp parallel for schedule(dynamic) if (count > 1 && !omp_in_parallel())
-      for (std::int64_t i = 0; i < count; ++i) prepare_row(static_cast<std::size_t>(i), rows[static_cast<std::size_t>(i)]);
-    }
-    prepared_rows_ = 0;
-    for (std::size_t i = 0; i < rows.size(); ++i) {
-      if (prepare_errors_[i]) std::rethrow_exception(prepare_errors_[i]);  // the first failing row's error
-      chosen_.push_back(sampler_.draw(prepared_[i]));
-    }
+    return;
   }
+  // Unless the caller prepared them: the rows in parallel, then drawn in row order from the one
+  // generator, so the tokens are those of sampling the rows one after another.
+  if (prepared_rows_ != rows.size()) {
+    begin_prepare(rows.size());
+    const std::int64_t count = static_cast<std::int64_t>(rows.size());
+#pragma omp parallel for schedule(dynamic) if (count > 1 && !omp_in_parallel())
+    for (std::int64_t i = 0; i < count; ++i) prepare_row(static_cast<std::size_t>(i), rows[static_cast<std::size_t>(i)]);
+  }
+  prepared_rows_ = 0;
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    if (prepare_errors_[i]) std::rethrow_exception(prepare_errors_[i]);  // the first failing row's error
+    chosen_.push_back(sampler_.draw(prepared_[i]));
+  }
+}
+
+StepResult SequenceDecoder::apply(std::span<const LogitRow> rows) {
+  if (rows.size() != planned_logit_rows_) {
+    throw std::logic_error("SequenceDecoder::apply: results for a different number of rows than planned");
+  }
+  choose(rows);
   if (ar_) return record(ar_->accept(chosen_.front()));
   mask_results_.clear();
   for (std::size_t i = 0; i < rows.size(); ++i) mask_results_.push_back({rows[i].entropy, chosen_[i]});

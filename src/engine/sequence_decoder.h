@@ -70,7 +70,9 @@ class SequenceDecoder {
 
  private:
   StepResult record(StepResult step);
-  std::int32_t choose(const LogitRow& row);
+  // The token of each row into chosen_: its argmax, or (sampling) a draw from its prepared
+  // candidates, preparing them first unless begin_prepare/prepare_row did.
+  void choose(std::span<const LogitRow> rows);
 
   DecodeMode mode_;
   std::int64_t vocab_;

@@ -3,7 +3,6 @@
 // probabilities are rounded to bf16 for the P.V product, as in FlashAttention.
 #include <mma.h>
 
-#include <algorithm>
 #include <cmath>
 
 #include "backend/cuda/attention.h"
@@ -355,7 +354,7 @@ void launch_attention(const AttentionArgs& a, cudaStream_t stream) {
   }
   const int pairs = a.combine_count * a.combine_units;
   if (pairs > 0) {
-    const int blocks = a.combine_blocks > 0 ? std::min(a.combine_blocks, pairs) : pairs;
+    const int blocks = a.combine_blocks > 0 ? a.combine_blocks : pairs;
     launch(combine_kernel, static_cast<unsigned>(blocks), kCombineThreads, 0, stream, a);
   }
 }

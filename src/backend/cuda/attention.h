@@ -40,9 +40,9 @@ struct AttentionArgs {
   // Units of a combine item that need merging (at most m_tile): the combine kernel's blocks walk
   // combine_count x combine_units (item, unit) pairs.
   int combine_units = 0;
-  // Blocks of the combine grid; 0: one per pair. A graph's grid is sized for its largest plan,
-  // and empty blocks are not free (17k of them, the m_tile-wide grid of a 32-row step's
-  // capacity, cost ~17 us a layer), so it is capped and the blocks loop.
+  // Blocks of the combine grid (at most the pairs); 0: one per pair. A graph's grid is sized
+  // for its largest plan, and empty blocks are not free (17k of them, the m_tile-wide grid of a
+  // 32-row step's capacity, cost ~17 us a layer), so it is capped and the blocks loop.
   int combine_blocks = 0;
   float* partial_o = nullptr;   // [slot][m_tile][padded head_dim]
   float* partial_ml = nullptr;  // [slot][m_tile][2]: running max, running sum

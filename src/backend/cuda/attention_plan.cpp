@@ -97,14 +97,16 @@ AttentionPlan plan_attention(std::span<const AttentionSequence> sequences, std::
     const std::int64_t key_tiles = (t.keys + kKeyTile - 1) / kKeyTile;
     const std::int64_t splits = std::clamp<std::int64_t>(want, 1, std::max<std::int64_t>(1, t.keys / kMinSplitKeys));
     auto split_begin = [&](std::int64_t k) { return std::min(t.keys, k * key_tiles / splits * kKeyTile); };
+    if (splits > 1) {
+      const std::int64_t units = static_cast<std::int64_t>(seqs[static_cast<std::size_t>(t.seq)].rows) * group;
+      plan.combine_units = static_cast<int>(std::max<std::int64_t>(plan.combine_units, std::min(m, units - t.unit_begin)));
+    }
     for (std::int32_t h = 0; h < s.num_kv_heads; ++h) {
       if (splits == 1) {
         work.push_back({t.seq, h, t.unit_begin, 0, static_cast<std::int32_t>(t.keys), -1});
         continue;
       }
       combine.push_back({t.seq, h, t.unit_begin, plan.partial_slots, static_cast<std::int32_t>(splits)});
-      const std::int64_t units = static_cast<std::int64_t>(seqs[static_cast<std::size_t>(t.seq)].rows) * group;
-      plan.combine_units = static_cast<int>(std::max<std::int64_t>(plan.combine_units, std::min(m, units - t.unit_begin)));
       for (std::int64_t k = 0; k < splits; ++k) {
         work.push_back({t.seq, h, t.unit_begin, static_cast<std::int32_t>(split_begin(k)),
                         static_cast<std::int32_t>(split_begin(k + 1)), plan.partial_slots++});
