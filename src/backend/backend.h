@@ -91,6 +91,20 @@ struct QkRope {
   double theta = 0;
 };
 
+// How one logits row becomes a token when its request samples (temperature > 0): the request's
+// parameters, and the uniform its draw uses, taken from the request's generator in row order
+// (decode/sampler.h, step 6).
+struct RowDraw {
+  double temperature = 1.0;
+  std::int32_t top_k = 0;
+  double top_p = 1.0;
+  double uniform = 0.0;
+};
+
+// Backend::sample_logits on host memory: rows `count` x `cols` of fp32, `stride` apart.
+void sample_rows_on_host(const float* rows, std::int64_t count, std::int64_t cols, std::int64_t stride,
+                         std::span<const RowDraw> draws, std::int32_t* tokens);
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -173,6 +187,11 @@ class Backend {
   // (the lowest index among equal maxima), written to host arrays of `logits.rows` entries. What
   // a decoder reads of a vocab-sized row, without copying the row.
   virtual void summarize_logits(DeviceMatrix logits, float* entropy, std::int32_t* argmax) = 0;
+  // Per row r of `logits` (draws.size() rows, temperature > 0): the token wedlm::Sampler chooses
+  // from it with draws[r]'s parameters and uniform, to the host array `tokens`. Throws
+  // wedlm::Error for a row Sampler cannot sample (NaN, no finite maximum). The default
+  // downloads the rows and samples them on the host.
+  virtual void sample_logits(DeviceMatrix logits, std::span<const RowDraw> draws, std::int32_t* tokens);
 
   // Brackets the ops of one chunk (embed .. last add_rmsnorm), so that a backend can record
   // their launches once per shape and replay the recording later with only `in`'s data

@@ -100,10 +100,10 @@ int32_t Sampler::sample(const float* logits, size_t n) {
   return draw(prepared_);
 }
 
-void Sampler::prepare(const float* logits, size_t n, Prepared& out) const {
+void Sampler::prepare_row(const SamplingParams& params, const float* logits, size_t n, Prepared& out) {
   if (n == 0) throw std::invalid_argument("sampling from an empty row");
   out.greedy = -1;
-  if (params_.temperature == 0) {
+  if (params.temperature == 0) {
     out.greedy = argmax(logits, n);
     return;
   }
@@ -119,14 +119,14 @@ void Sampler::prepare(const float* logits, size_t n, Prepared& out) const {
   auto first = candidates.begin();
   size_t kept = n;
   bool ordered = false;
-  if (params_.top_k > 0 && static_cast<size_t>(params_.top_k) < n) {
-    kept = static_cast<size_t>(params_.top_k);
+  if (params.top_k > 0 && static_cast<size_t>(params.top_k) < n) {
+    kept = static_cast<size_t>(params.top_k);
     std::partial_sort(first, first + kept, candidates.end(), before);
     ordered = true;
   }
   const double max_logit = logits[argmax(logits, n)];
   if (!std::isfinite(max_logit)) fail("cannot sample: the largest logit is {}", max_logit);
-  if (params_.top_p < 1) {
+  if (params.top_p < 1) {
     if (!ordered) sort_by_logit(logits, n, out);
     ordered = true;
     double z = 0.0;
@@ -134,7 +134,7 @@ void Sampler::prepare(const float* logits, size_t n, Prepared& out) const {
     double mass = 0.0;
     for (size_t i = 0; i < kept; ++i) {
       mass += std::exp(double{logits[candidates[i]]} - max_logit) / z;
-      if (mass >= params_.top_p) {
+      if (mass >= params.top_p) {
         kept = i + 1;
         break;
       }
@@ -156,7 +156,7 @@ void Sampler::prepare(const float* logits, size_t n, Prepared& out) const {
   out.weights.resize(kept);
   double total = 0.0;
   for (size_t i = 0; i < kept; ++i) {
-    out.weights[i] = std::exp((double{logits[candidates[i]]} - max_logit) / params_.temperature);
+    out.weights[i] = std::exp((double{logits[candidates[i]]} - max_logit) / params.temperature);
     total += out.weights[i];
   }
   out.total = total;
@@ -164,7 +164,12 @@ void Sampler::prepare(const float* logits, size_t n, Prepared& out) const {
 
 int32_t Sampler::draw(const Prepared& prepared) {
   if (prepared.greedy >= 0) return prepared.greedy;
-  const double target = next_uniform() * prepared.total;
+  return choose(prepared, next_uniform());
+}
+
+int32_t Sampler::choose(const Prepared& prepared, double uniform) {
+  if (prepared.greedy >= 0) return prepared.greedy;
+  const double target = uniform * prepared.total;
   double running = 0.0;
   int32_t last_positive = prepared.ids[0];
   for (size_t i = 0; i < prepared.ids.size(); ++i) {

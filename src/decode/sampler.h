@@ -57,13 +57,18 @@ class Sampler {
   // the rows of a step can be prepared in parallel and then drawn in row order, as sample()
   // would have, with the same tokens.
   int32_t sample(const float* logits, size_t n);
-  void prepare(const float* logits, size_t n, Prepared& out) const;
+  void prepare(const float* logits, size_t n, Prepared& out) const { prepare_row(params_, logits, n, out); }
   int32_t draw(const Prepared& prepared);  // step 6: one g() output unless greedy
+  // Step 6's uniform u, the next g() output: a caller may take a step's uniforms ahead (one per
+  // sampled row, in row order) and choose the tokens wherever the logits are.
+  double next_uniform();
+  // Steps 1-5 for `params` (its seed unused).
+  static void prepare_row(const SamplingParams& params, const float* logits, size_t n, Prepared& out);
+  // Step 6 with a given u.
+  static int32_t choose(const Prepared& prepared, double uniform);
   const SamplingParams& params() const { return params_; }
 
  private:
-  double next_uniform();  // [0, 1), 53 bits
-
   SamplingParams params_;
   std::mt19937_64 generator_;
   Prepared prepared_;  // sample()'s, reused: vocab-sized buffers

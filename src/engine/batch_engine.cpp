@@ -144,7 +144,9 @@ bool BatchEngine::Impl::prefill(Request& r) {
   std::vector<std::int32_t> logit_rows;
   if (r.seq.needs_prefill_logits()) logit_rows.push_back(static_cast<std::int32_t>(ids.size() - 1));
   ForwardRequest request{ids, positions, r.kv_valid, logit_rows, r.blocks};
-  request.full_logits = r.seq.wants_full_logits();
+  request.full_logits = false;
+  const std::vector<RowDraw> draws = r.seq.prefill_draws();
+  request.draws = draws;
   ForwardOutput& out = forward_output;
   model.transformer->forward_rows(*pool, std::span<const ForwardRequest>(&request, 1), out);
   {
@@ -156,7 +158,7 @@ bool BatchEngine::Impl::prefill(Request& r) {
   r.result.prefill_ms += clock.millis();
   offer_to_prefix_cache(r);
   if (!logit_rows.empty()) {
-    StepResult first = r.seq.accept_prefill_logits(logit_rows_of(out, 0, 1, model.info.vocab_size)[0]);
+    StepResult first = r.seq.accept_prefill_logits(logit_rows_of(out, 0, 1)[0]);
     r.kv_valid = r.seq.kv_length();
     deliver(r, first);
   }
@@ -222,7 +224,8 @@ void BatchEngine::Impl::step() {
     r->seq.plan(r->rows);
     if (!r->rows.ids.empty()) {
       batch.push_back({r->rows.ids, r->rows.positions, r->rows.cache_start, r->rows.logit_rows, r->blocks});
-      batch.back().full_logits = r->seq.wants_full_logits();
+      batch.back().full_logits = false;
+      batch.back().draws = r->rows.draws;
     }
   }
   ForwardOutput& out = forward_output;
@@ -231,26 +234,13 @@ void BatchEngine::Impl::step() {
   } else {
     model.transformer->forward_rows(*pool, batch, out);
   }
-  const std::int64_t vocab = model.info.vocab_size;
   std::size_t offset = 0;
   std::vector<std::vector<LogitRow>> rows_of(running.size());
-  std::vector<std::pair<std::size_t, std::size_t>> sampled;  // (request, row) of every row to sample
   for (std::size_t i = 0; i < running.size(); ++i) {
     Request& r = *running[i];
     const std::size_t count = r.rows.ids.empty() ? 0 : r.rows.logit_rows.size();
-    rows_of[i] = logit_rows_of(out, offset, count, vocab);
+    rows_of[i] = logit_rows_of(out, offset, count);
     offset += count;
-    if (!r.seq.wants_full_logits() || count == 0) continue;
-    r.seq.begin_prepare(count);
-    for (std::size_t j = 0; j < count; ++j) sampled.emplace_back(i, j);
-  }
-  // Every sampled row of the batch at once (a row's candidates and weights are ~1-10 ms of host
-  // time); each sequence then draws its rows in order in apply().
-  const std::int64_t sampled_rows = static_cast<std::int64_t>(sampled.size());
-#pragma omp parallel for schedule(dynamic) if (sampled_rows > 1)
-  for (std::int64_t k = 0; k < sampled_rows; ++k) {
-    const auto [i, j] = sampled[static_cast<std::size_t>(k)];
-    running[i]->seq.prepare_row(j, rows_of[i][j]);
   }
   std::vector<std::unique_ptr<Request>> still_running;
   for (std::size_t i = 0; i < running.size(); ++i) {

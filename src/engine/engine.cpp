@@ -38,25 +38,27 @@ GenerateResult Engine::generate(const GenerateRequest& req, const TokenCallback&
   std::iota(positions.begin(), positions.end(), 0);
   std::vector<std::int32_t> last_row;
   if (seq.needs_prefill_logits()) last_row.push_back(static_cast<std::int32_t>(req.prompt.size() - 1));
-  const std::int64_t vocab = impl_->model.info.vocab_size;
   ForwardRequest prefill{req.prompt, positions, 0, last_row};
-  prefill.full_logits = seq.wants_full_logits();
+  prefill.full_logits = false;
+  const std::vector<RowDraw> prefill_draws = seq.prefill_draws();
+  prefill.draws = prefill_draws;
   ForwardOutput out;  // reused by every step (forward_rows keeps its storage)
   transformer.forward_rows(*impl_->cache, std::span<const ForwardRequest>(&prefill, 1), out);
   result.prefill_ms = prefill_clock.millis();
 
   Stopwatch decode_clock;
   bool stopped_by_caller = false;
-  if (!last_row.empty()) stopped_by_caller = !deliver(seq.accept_prefill_logits(logit_rows_of(out, 0, 1, vocab)[0]));
+  if (!last_row.empty()) stopped_by_caller = !deliver(seq.accept_prefill_logits(logit_rows_of(out, 0, 1)[0]));
   StepRows rows;
   while (!seq.finished() && !stopped_by_caller) {
     seq.plan(rows);
     std::vector<LogitRow> logit_rows;
     if (!rows.ids.empty()) {
       ForwardRequest step{rows.ids, rows.positions, rows.cache_start, rows.logit_rows};
-      step.full_logits = seq.wants_full_logits();
+      step.full_logits = false;
+      step.draws = rows.draws;
       transformer.forward_rows(*impl_->cache, std::span<const ForwardRequest>(&step, 1), out);
-      logit_rows = logit_rows_of(out, 0, rows.logit_rows.size(), vocab);
+      logit_rows = logit_rows_of(out, 0, rows.logit_rows.size());
     }
     ++result.forwards;
     stopped_by_caller = !deliver(seq.apply(logit_rows));

@@ -1,8 +1,5 @@
 #include "engine/sequence_decoder.h"
 
-#include <omp.h>
-
-#include <exception>
 #include <stdexcept>
 
 #include "util/error.h"
@@ -73,26 +70,31 @@ StepResult SequenceDecoder::record(StepResult step) {
   return step;
 }
 
-std::vector<LogitRow> logit_rows_of(const ForwardOutput& output, std::size_t first, std::size_t count,
-                                    std::int64_t vocab) {
+std::vector<LogitRow> logit_rows_of(const ForwardOutput& output, std::size_t first, std::size_t count) {
   std::vector<LogitRow> rows;
-  for (std::size_t i = first; i < first + count; ++i) {
-    const std::int64_t full = output.full_row[i];
-    rows.push_back({output.entropy[i], output.argmax[i], full >= 0 ? output.logits.data() + full * vocab : nullptr});
-  }
+  for (std::size_t i = first; i < first + count; ++i) rows.push_back({output.entropy[i], output.token[i]});
   return rows;
 }
 
-StepResult SequenceDecoder::accept_prefill_logits(const LogitRow& row) {
-  choose(std::span<const LogitRow>(&row, 1));
-  return record(ar_->accept(chosen_.front()));
+void SequenceDecoder::add_draws(std::size_t rows, std::vector<RowDraw>& draws) {
+  const SamplingParams& p = sampler_.params();
+  if (p.temperature == 0) return;
+  for (std::size_t i = 0; i < rows; ++i) draws.push_back({p.temperature, p.top_k, p.top_p, sampler_.next_uniform()});
 }
+
+std::vector<RowDraw> SequenceDecoder::prefill_draws() {
+  std::vector<RowDraw> draws;
+  if (needs_prefill_logits()) add_draws(1, draws);
+  return draws;
+}
+
+StepResult SequenceDecoder::accept_prefill_logits(const LogitRow& row) { return record(ar_->accept(row.token)); }
 
 void SequenceDecoder::plan(StepRows& rows) {
   rows.ids.clear();
   rows.positions.clear();
   rows.logit_rows.clear();
-  prepared_rows_ = 0;  // anything prepared belonged to the last step
+  rows.draws.clear();
   if (ar_) {
     // Feed the last committed token: it takes the next cache slot and position.
     const std::int64_t slot = static_cast<std::int64_t>(tokens_.size()) - 1;
@@ -111,53 +113,16 @@ void SequenceDecoder::plan(StepRows& rows) {
     rows.cache_start = committed_len;
   }
   planned_logit_rows_ = rows.logit_rows.size();
-}
-
-void SequenceDecoder::begin_prepare(std::size_t rows) {
-  if (prepared_.size() < rows) prepared_.resize(rows);
-  prepare_errors_.assign(rows, nullptr);
-  prepared_rows_ = rows;
-}
-
-void SequenceDecoder::prepare_row(std::size_t i, const LogitRow& row) {
-  try {
-    if (row.logits == nullptr) throw std::logic_error("SequenceDecoder: a sampled row came without its logits");
-    sampler_.prepare(row.logits, static_cast<std::size_t>(vocab_), prepared_[i]);
-  } catch (...) {
-    prepare_errors_[i] = std::current_exception();
-  }
-}
-
-void SequenceDecoder::choose(std::span<const LogitRow> rows) {
-  chosen_.clear();
-  if (!wants_full_logits()) {
-    // Greedy needs only the argmax, which the forward computed where the logits live.
-    for (const LogitRow& row : rows) chosen_.push_back(row.argmax);
-    return;
-  }
-  // Unless the caller prepared them: the rows in parallel, then drawn in row order from the one
-  // generator, so the tokens are those of sampling the rows one after another.
-  if (prepared_rows_ != rows.size()) {
-    begin_prepare(rows.size());
-    const std::int64_t count = static_cast<std::int64_t>(rows.size());
-#pragma omp parallel for schedule(dynamic) if (count > 1 && !omp_in_parallel())
-    for (std::int64_t i = 0; i < count; ++i) prepare_row(static_cast<std::size_t>(i), rows[static_cast<std::size_t>(i)]);
-  }
-  prepared_rows_ = 0;
-  for (std::size_t i = 0; i < rows.size(); ++i) {
-    if (prepare_errors_[i]) std::rethrow_exception(prepare_errors_[i]);  // the first failing row's error
-    chosen_.push_back(sampler_.draw(prepared_[i]));
-  }
+  add_draws(rows.logit_rows.size(), rows.draws);
 }
 
 StepResult SequenceDecoder::apply(std::span<const LogitRow> rows) {
   if (rows.size() != planned_logit_rows_) {
     throw std::logic_error("SequenceDecoder::apply: results for a different number of rows than planned");
   }
-  choose(rows);
-  if (ar_) return record(ar_->accept(chosen_.front()));
+  if (ar_) return record(ar_->accept(rows.front().token));
   mask_results_.clear();
-  for (std::size_t i = 0; i < rows.size(); ++i) mask_results_.push_back({rows[i].entropy, chosen_[i]});
+  for (const LogitRow& row : rows) mask_results_.push_back({row.entropy, row.token});
   return record(window_->apply(mask_results_));
 }
 

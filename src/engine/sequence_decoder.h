@@ -3,7 +3,6 @@
 // BatchEngine: it turns the decoder's plan into forward rows and the forward's logits back into
 // committed tokens. The KV cache of the sequence holds tokens()[0 .. kv_length()).
 #include <cstdint>
-#include <exception>
 #include <optional>
 #include <span>
 #include <vector>
@@ -16,21 +15,20 @@
 
 namespace wedlm {
 
-// What the decoder reads of one logits row: its entropy and argmax always, the whole row only
-// when the sequence samples (temperature > 0).
+// What the decoder reads of one logits row: its entropy, and its token (the argmax, or the draw
+// when the sequence samples), both computed where the logits are.
 struct LogitRow {
   float entropy = 0;
-  std::int32_t argmax = 0;
-  const float* logits = nullptr;
+  std::int32_t token = 0;
 };
 
 // Rows [first, first + count) of a forward's output.
-std::vector<LogitRow> logit_rows_of(const ForwardOutput& output, std::size_t first, std::size_t count,
-                                    std::int64_t vocab);
+std::vector<LogitRow> logit_rows_of(const ForwardOutput& output, std::size_t first, std::size_t count);
 
 // The rows of one decode step of one sequence.
 struct StepRows {
   std::vector<std::int32_t> ids, positions, logit_rows;
+  std::vector<RowDraw> draws;  // one per logit row when the sequence samples, else empty
   std::int64_t cache_start = 0;
 };
 
@@ -49,30 +47,25 @@ class SequenceDecoder {
   std::int64_t kv_length() const;
   // Whether the prefill's last row must produce logits (AR before its first token).
   bool needs_prefill_logits() const { return mode_ == DecodeMode::ar && output().empty(); }
-  // Whether forwards must return whole logit rows for this sequence (it samples).
-  bool wants_full_logits() const { return sampler_.params().temperature > 0; }
+  // The draws of the prefill's logit row (see needs_prefill_logits), empty when greedy. Takes a
+  // uniform from the request's generator: call once, right before that forward.
+  std::vector<RowDraw> prefill_draws();
   // AR: the first token, from the prefill's last row.
   StepResult accept_prefill_logits(const LogitRow& row);
 
-  // The next step's rows; `rows` is reused.
+  // The next step's rows; `rows` is reused. A sampling sequence's draws take their uniforms from
+  // the request's generator, one per logit row in row order (decode/sampler.h): the tokens are
+  // those of sampling the rows one after another.
   void plan(StepRows& rows);
   // The planned logit rows, in order. Returns the committed tokens of the step.
   StepResult apply(std::span<const LogitRow> rows);
-  // A sampled step's rows may be prepared before apply(), which then only draws: the candidates
-  // and weights of a row take ~1-10 ms of host time and need no generator state, so a batch
-  // prepares every sequence's rows in parallel. begin_prepare sizes the buffers for `rows` rows;
-  // prepare_row may then run concurrently for distinct i (errors surface in apply()).
-  void begin_prepare(std::size_t rows);
-  void prepare_row(std::size_t i, const LogitRow& row);
 
   bool finished() const;
   FinishReason finish_reason() const;
 
  private:
   StepResult record(StepResult step);
-  // The token of each row into chosen_: its argmax, or (sampling) a draw from its prepared
-  // candidates, preparing them first unless begin_prepare/prepare_row did.
-  void choose(std::span<const LogitRow> rows);
+  void add_draws(std::size_t rows, std::vector<RowDraw>& draws);
 
   DecodeMode mode_;
   std::int64_t vocab_;
@@ -82,10 +75,6 @@ class SequenceDecoder {
   std::optional<ArDecoder> ar_;
   Sampler sampler_;
   std::vector<MaskRowResult> mask_results_;
-  std::vector<std::int32_t> chosen_;  // a step's token per logit row
-  std::vector<Sampler::Prepared> prepared_;  // one per logit row of a sampled step, reused
-  std::vector<std::exception_ptr> prepare_errors_;
-  std::size_t prepared_rows_ = 0;  // rows begin_prepare sized for; 0 once apply() used them
   std::size_t planned_logit_rows_ = 0;
 };
 

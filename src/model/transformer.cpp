@@ -133,6 +133,9 @@ void Transformer::validate(const KvCache& cache, const ForwardRequest& req) cons
   for (std::int32_t r : req.logit_rows) {
     if (r < 0 || r >= rows) fail("forward: logit row {} is outside the {} rows", r, rows);
   }
+  if (!req.draws.empty() && req.draws.size() != req.logit_rows.size()) {
+    fail("forward: {} draws for {} logit rows", req.draws.size(), req.logit_rows.size());
+  }
 }
 
 std::vector<float> Transformer::forward(KvCache& cache, const ForwardRequest& req) {
@@ -160,14 +163,16 @@ void Transformer::forward_rows(KvCache& cache, std::span<const ForwardRequest> s
   std::vector<std::int32_t> ids, positions;
   std::vector<std::int64_t> seq_begin;
   std::vector<std::pair<std::int64_t, std::int64_t>> wanted;  // (packed row, output index)
+  std::vector<const RowDraw*> draw_of;                        // per output index, or null
   output.full_row.clear();
   std::int64_t full_rows = 0;
   for (const ForwardRequest& req : sequences) {
     validate(cache, req);
     seq_begin.push_back(static_cast<std::int64_t>(ids.size()));
-    for (std::int32_t r : req.logit_rows) {
-      wanted.emplace_back(seq_begin.back() + r, static_cast<std::int64_t>(wanted.size()));
+    for (std::size_t k = 0; k < req.logit_rows.size(); ++k) {
+      wanted.emplace_back(seq_begin.back() + req.logit_rows[k], static_cast<std::int64_t>(wanted.size()));
       output.full_row.push_back(req.full_logits ? full_rows++ : -1);
+      draw_of.push_back(req.draws.empty() ? nullptr : &req.draws[k]);
     }
     ids.insert(ids.end(), req.ids.begin(), req.ids.end());
     positions.insert(positions.end(), req.positions.begin(), req.positions.end());
@@ -178,6 +183,7 @@ void Transformer::forward_rows(KvCache& cache, std::span<const ForwardRequest> s
   const std::int64_t n_wanted = static_cast<std::int64_t>(wanted.size());
   output.entropy.resize(static_cast<std::size_t>(n_wanted));
   output.argmax.resize(static_cast<std::size_t>(n_wanted));
+  output.token.resize(static_cast<std::size_t>(n_wanted));
   output.logits.resize(static_cast<std::size_t>(full_rows * vocab));
   if (n_wanted > selected_capacity_) {
     selected_ = backend_.alloc(n_wanted, config_.hidden_size);
@@ -186,7 +192,8 @@ void Transformer::forward_rows(KvCache& cache, std::span<const ForwardRequest> s
   }
 
   std::vector<AttentionSequence> pieces;
-  std::vector<std::int32_t> local_rows, whole_rows;
+  std::vector<std::int32_t> local_rows, whole_rows, sampled_rows, sampled_tokens;
+  std::vector<RowDraw> chunk_draws;
   std::vector<float> entropy;
   std::vector<std::int32_t> argmax;
   std::size_t next_wanted = 0;
@@ -222,11 +229,37 @@ void Transformer::forward_rows(KvCache& cache, std::span<const ForwardRequest> s
     argmax.resize(static_cast<std::size_t>(n));
     backend_.summarize_logits(out, entropy.data(), argmax.data());
     whole_rows.clear();
+    sampled_rows.clear();
+    chunk_draws.clear();
     for (std::int64_t i = 0; i < n; ++i) {
-      const std::int64_t dest = wanted[first_wanted + static_cast<std::size_t>(i)].second;
-      output.entropy[static_cast<std::size_t>(dest)] = entropy[static_cast<std::size_t>(i)];
-      output.argmax[static_cast<std::size_t>(dest)] = argmax[static_cast<std::size_t>(i)];
-      if (output.full_row[static_cast<std::size_t>(dest)] >= 0) whole_rows.push_back(static_cast<std::int32_t>(i));
+      const std::size_t dest = static_cast<std::size_t>(wanted[first_wanted + static_cast<std::size_t>(i)].second);
+      output.entropy[dest] = entropy[static_cast<std::size_t>(i)];
+      output.argmax[dest] = argmax[static_cast<std::size_t>(i)];
+      output.token[dest] = argmax[static_cast<std::size_t>(i)];
+      if (output.full_row[dest] >= 0) whole_rows.push_back(static_cast<std::int32_t>(i));
+      if (draw_of[dest] != nullptr) {
+        sampled_rows.push_back(static_cast<std::int32_t>(i));
+        chunk_draws.push_back(*draw_of[dest]);
+      }
+    }
+    if (!sampled_rows.empty()) {
+      // Sampled where the logits are: only the tokens come back.
+      const std::int64_t m = static_cast<std::int64_t>(sampled_rows.size());
+      DeviceMatrix rows = out;
+      if (m < n) {
+        if (m > sampled_capacity_) {
+          sampled_logits_ = backend_.alloc(m, vocab);
+          sampled_capacity_ = m;
+        }
+        rows = sampled_logits_->view(m, vocab);
+        backend_.gather_rows(out, sampled_rows, rows);
+      }
+      sampled_tokens.resize(static_cast<std::size_t>(m));
+      backend_.sample_logits(rows, chunk_draws, sampled_tokens.data());
+      for (std::int64_t j = 0; j < m; ++j) {
+        const std::size_t i = static_cast<std::size_t>(sampled_rows[static_cast<std::size_t>(j)]);
+        output.token[static_cast<std::size_t>(wanted[first_wanted + i].second)] = sampled_tokens[static_cast<std::size_t>(j)];
+      }
     }
     if (whole_rows.empty()) continue;
     // Only the rows that are sampled leave the device whole.

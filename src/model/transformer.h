@@ -21,6 +21,9 @@ struct ForwardRequest {
   // Whether the logit rows come back whole (vocab floats each) or only summarised (entropy and
   // argmax), which is all a greedy decoder reads.
   bool full_logits = true;
+  // Empty, or one per logit row: each row is sampled where the logits are (Backend::
+  // sample_logits) and only its token comes back.
+  std::span<const RowDraw> draws = {};
 };
 
 // What a forward returns for the wanted rows of every sequence, sequence after sequence.
@@ -29,6 +32,7 @@ struct ForwardOutput {
   std::vector<std::int32_t> argmax;    // per wanted row
   std::vector<float> logits;           // whole rows of the sequences that asked, in order
   std::vector<std::int64_t> full_row;  // per wanted row: its row in `logits`, or -1
+  std::vector<std::int32_t> token;     // per wanted row: its sampled token (draws), else its argmax
 };
 
 class Transformer {
@@ -77,6 +81,8 @@ class Transformer {
   std::int64_t selected_capacity_ = 0, full_capacity_ = 0;
   std::vector<std::int32_t> whole_pool_;  // identity block table for single-sequence forwards
   std::vector<float> host_rows_;          // whole rows on their way to scattered output rows
+  std::unique_ptr<DeviceBuffer> sampled_logits_;  // sampled rows gathered, when not all are
+  std::int64_t sampled_capacity_ = 0;
 };
 
 }  // namespace wedlm

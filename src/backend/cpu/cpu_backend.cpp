@@ -227,6 +227,10 @@ class CpuBackend final : public Backend {
     }
   }
 
+  void sample_logits(DeviceMatrix logits, std::span<const RowDraw> draws, std::int32_t* tokens) override {
+    sample_rows_on_host(f32(logits), logits.rows, logits.cols, logits.stride, draws, tokens);
+  }
+
  private:
   // inv_freq[i] = theta^(-2i/d), computed as the reference does: fp32 of 1 / theta^(2i/d).
   const std::vector<float>& inverse_frequencies(double theta, std::int64_t d) {

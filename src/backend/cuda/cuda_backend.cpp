@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <map>
+#include <stdexcept>
 #include <vector>
 
 #include "backend/cuda/attention.h"
@@ -13,6 +14,7 @@
 #include "backend/cuda/gemm.h"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/op_profiler.h"
+#include "backend/cuda/sampling.h"
 #include "backend/cuda/step_area.h"
 #include "backend/cuda/step_graphs.h"
 #include "util/error.h"
@@ -308,6 +310,44 @@ class CudaBackend final : public Backend {
     WEDLM_CUDA_CHECK(cudaMemcpyAsync(argmax, d_argmax, rows * sizeof(std::int32_t), cudaMemcpyDeviceToHost, stream_));
     WEDLM_CUDA_CHECK(cudaStreamSynchronize(stream_));
     profiler_.collect();
+  }
+
+  // Only the tokens come back: a sampled row is ~300 KB of bf16 and ~1-10 ms of host time.
+  void sample_logits(DeviceMatrix logits, std::span<const RowDraw> draws, std::int32_t* tokens) override {
+    not_while_recording("sample_logits");
+    const std::size_t rows = static_cast<std::size_t>(logits.rows);
+    if (draws.size() != rows) throw std::logic_error("sample_logits: one draw per row");
+    if (rows == 0) return;
+    if (logits.cols > kSampleMaxCols) {
+      Backend::sample_logits(logits, draws, tokens);
+      return;
+    }
+    sample_params_.resize(rows);
+    for (std::size_t r = 0; r < rows; ++r) {
+      const RowDraw& d = draws[r];
+      if (!(d.temperature > 0)) throw std::logic_error("sample_logits: a row with temperature 0");
+      sample_params_[r] = {d.temperature, d.top_p, d.uniform, d.top_k, 0};
+    }
+    const std::size_t bytes = rows * (sizeof(SampleParams) + 2 * sizeof(std::int32_t));
+    if (sample_area_.bytes() < bytes) sample_area_ = DeviceMemory(bytes * 2);
+    auto* d_params = sample_area_.as<SampleParams>();
+    auto* d_tokens = reinterpret_cast<std::int32_t*>(d_params + rows);
+    std::int32_t* d_status = d_tokens + rows;
+    sample_status_.resize(rows);
+    WEDLM_CUDA_CHECK(cudaMemcpyAsync(d_params, sample_params_.data(), rows * sizeof(SampleParams),
+                                     cudaMemcpyHostToDevice, stream_));
+    profiler_.begin(stream_);
+    launch_sample_logits(mat(logits), d_params, d_tokens, d_status, stream_);
+    profiler_.end("sample_logits", stream_);
+    WEDLM_CUDA_CHECK(cudaMemcpyAsync(tokens, d_tokens, rows * sizeof(std::int32_t), cudaMemcpyDeviceToHost, stream_));
+    WEDLM_CUDA_CHECK(cudaMemcpyAsync(sample_status_.data(), d_status, rows * sizeof(std::int32_t),
+                                     cudaMemcpyDeviceToHost, stream_));
+    WEDLM_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    profiler_.collect();
+    for (std::int32_t status : sample_status_) {
+      if (status == kSampleNan) fail("cannot sample: the logits row holds NaN");
+      if (status == kSampleMaxNotFinite) fail("cannot sample: the largest logit is not finite");
+    }
   }
 
   // A chunk of at most StepArea::kMaxRows rows runs as one CUDA graph per (owner, rows, cache,
@@ -616,7 +656,9 @@ class CudaBackend final : public Backend {
   std::unique_ptr<Gemm> gemm_;
   OpProfiler profiler_;
   std::map<const void*, std::weak_ptr<DeviceMemory>> uploaded_;
-  DeviceMemory staging_, partial_o_, partial_ml_, summary_;
+  DeviceMemory staging_, partial_o_, partial_ml_, summary_, sample_area_;
+  std::vector<SampleParams> sample_params_;
+  std::vector<std::int32_t> sample_status_;
   std::map<std::pair<double, std::int64_t>, DeviceMemory> inv_freq_tables_;
   bf16* pinned_ = nullptr;  // host, page-locked: logits on their way to the caller
   std::size_t pinned_elements_ = 0;

@@ -1,0 +1,505 @@
+// Sampling a token from each bf16 logits row on the GPU, as wedlm::Sampler does on the host.
+//
+// One block per row, the row read from L2 once a pass. A bf16 logit has a 16-bit orderable key,
+// so the candidate order (logit descending, id ascending) needs no sort:
+//  - top-k: the k-th largest key by a two-digit radix select on counts, then the id of the last
+//    tie kept (ties go in ascending id order);
+//  - top-p: the boundary key by a four-digit radix select on softmax mass (double), then how
+//    many of its ties the running sum needs, and the id of the last one kept;
+//  - the draw: weights in double summed per 256 consecutive ids ("units"), the crossing unit
+//    found by a running sum over units, the token by a running sum inside it.
+// Every sum has a fixed order (per-lane sequential, then xor trees, then scans over units), so
+// the same row and uniform give the same token on every run.
+#include <cuda_runtime.h>
+
+#include <cmath>
+#include <cstdint>
+
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/pdl.h"
+#include "backend/cuda/sampling.h"
+
+namespace wedlm::cuda {
+
+namespace {
+
+constexpr int kThreads = 512;
+constexpr int kWarps = kThreads / 32;
+constexpr int kPerLane = 8;           // ids a lane holds in a unit: one 16-byte load
+constexpr int kUnit = 32 * kPerLane;  // consecutive ids of one warp's load
+constexpr int kDigitBits = 4;         // top-p's radix digits: a bin per digit in every thread
+constexpr int kDigits = 1 << kDigitBits;
+static_assert(kWarps == kDigits, "each warp reduces one digit's bin");
+
+// Larger key = larger logit; -0 and +0 share a key. NaN is rejected before keys are compared.
+__device__ __forceinline__ std::uint32_t key_of(std::uint32_t bits) {
+  if ((bits & 0x7fffu) == 0) bits = 0;
+  return (bits & 0x8000u) != 0 ? (~bits & 0xffffu) : (bits | 0x8000u);
+}
+__device__ __forceinline__ float value_of(std::uint32_t key) {
+  const std::uint32_t bits = (key & 0x8000u) != 0 ? (key & 0x7fffu) : (~key & 0xffffu);
+  return __uint_as_float(bits << 16);
+}
+__device__ __forceinline__ bool is_nan_bits(std::uint32_t bits) {
+  return (bits & 0x7f80u) == 0x7f80u && (bits & 0x7fu) != 0;
+}
+
+struct Row {
+  const std::uint16_t* bits = nullptr;
+  std::int64_t n = 0;
+  std::int64_t units = 0;
+  bool vec = false;
+
+  // The ids [unit * kUnit + lane * kPerLane, +kPerLane); ids past the row read as 0.
+  __device__ uint4 load(std::int64_t unit, int lane) const {
+    const std::int64_t first = unit * kUnit + lane * kPerLane;
+    if (vec && first + kPerLane <= n) return __ldg(reinterpret_cast<const uint4*>(bits + first));
+    std::uint32_t w[kPerLane / 2] = {};
+    for (int j = 0; j < kPerLane; ++j) {
+      if (first + j < n) w[j / 2] |= static_cast<std::uint32_t>(bits[first + j]) << (16 * (j % 2));
+    }
+    return make_uint4(w[0], w[1], w[2], w[3]);
+  }
+};
+
+__device__ __forceinline__ std::uint32_t half_of(const uint4& raw, int j) {
+  const std::uint32_t word = j < 2 ? raw.x : j < 4 ? raw.y : j < 6 ? raw.z : raw.w;
+  return (word >> (16 * (j % 2))) & 0xffffu;
+}
+
+// f(id, bits, in_row) for the 8 ids of a lane's load; every lane calls f for every j, so f may
+// use warp-wide operations.
+template <typename F>
+__device__ __forceinline__ void each_id(const Row& row, std::int64_t unit, int lane, const uint4& raw, F&& f) {
+  const std::int64_t first = unit * kUnit + lane * kPerLane;
+#pragma unroll
+  for (int j = 0; j < kPerLane; ++j) f(first + j, half_of(raw, j), first + j < row.n);
+}
+
+// g(unit, lane, raw) over every unit of the row, warp w taking units w, w + kWarps, ...; a few
+// loads in flight per lane (the row comes from L2; one at a time would leave the pass
+// latency-bound). Warp-uniform control flow, so g may use warp-wide operations.
+template <typename G>
+__device__ __forceinline__ void for_units(const Row& row, G&& g) {
+  constexpr int kAhead = 4;
+  const int warp = static_cast<int>(threadIdx.x) / 32, lane = static_cast<int>(threadIdx.x) % 32;
+  for (std::int64_t u0 = warp; u0 < row.units; u0 += std::int64_t{kWarps} * kAhead) {
+    uint4 raw[kAhead];
+#pragma unroll
+    for (int a = 0; a < kAhead; ++a) {
+      const std::int64_t u = u0 + std::int64_t{a} * kWarps;
+      if (u < row.units) raw[a] = row.load(u, lane);
+    }
+#pragma unroll
+    for (int a = 0; a < kAhead; ++a) {
+      const std::int64_t u = u0 + std::int64_t{a} * kWarps;
+      if (u < row.units) g(u, lane, raw[a]);
+    }
+  }
+}
+
+__device__ __forceinline__ double warp_sum(double v) {
+  // Butterfly: every lane adds the same two values (commutative), so all lanes agree.
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+// Inclusive prefix sums across the warp, lane order.
+template <typename T>
+__device__ __forceinline__ T warp_inclusive_scan(T v, int lane) {
+  for (int o = 1; o < 32; o <<= 1) {
+    const T other = __shfl_up_sync(0xffffffffu, v, o);
+    if (lane >= o) v += other;
+  }
+  return v;
+}
+
+struct Shared {
+  std::uint32_t max_key;
+  int nan;
+  int hist[256];
+  double digit_mass[kDigits];
+  int digit_count[kDigits];
+  // Results passed from the thread or warp that found them to the whole block.
+  std::int64_t found_unit;
+  std::int64_t found_id;
+  std::int64_t need;
+  double unit_start;
+  unsigned long long last_positive;  // 1 + the highest kept id with a positive weight; 0: none
+  std::uint32_t key_k, key_p;
+  std::int64_t last_k, last_p;  // highest id kept among the ties of key_k / key_p
+  int use_p;
+  std::int64_t ties_p;
+  double target_p, above_p;
+};
+
+// The id of the need-th (1-based) id, in ascending order, whose (id, key) satisfies `match`.
+// unit_count: kUnits ints of scratch. need must not exceed the number of matches.
+template <typename M>
+__device__ std::int64_t nth_match(const Row& row, std::int64_t need, M&& match, int* unit_count, Shared& s) {
+  const int warp = static_cast<int>(threadIdx.x) / 32, lane = static_cast<int>(threadIdx.x) % 32;
+  for_units(row, [&](std::int64_t unit, int l, const uint4& raw) {
+    int count = 0;
+    each_id(row, unit, l, raw, [&](std::int64_t id, std::uint32_t bits, bool in_row) {
+      count += in_row && match(id, key_of(bits)) ? 1 : 0;
+    });
+    count = __reduce_add_sync(0xffffffffu, count);
+    if (l == 0) unit_count[unit] = count;
+  });
+  __syncthreads();
+  if (warp == 0) {
+    std::int64_t before = 0;
+    if (lane == 0) {
+      s.found_unit = -1;
+      s.found_id = -1;
+    }
+    for (std::int64_t u0 = 0; u0 < row.units; u0 += 32) {
+      const int count = u0 + lane < row.units ? unit_count[u0 + lane] : 0;
+      const int inclusive = warp_inclusive_scan(count, lane);
+      const unsigned reached = __ballot_sync(0xffffffffu, before + inclusive >= need);
+      if (reached != 0) {
+        const int first = __ffs(reached) - 1;
+        if (lane == first) {
+          s.found_unit = u0 + lane;
+          s.need = need - (before + inclusive - count);
+        }
+        break;
+      }
+      before += __shfl_sync(0xffffffffu, inclusive, 31);
+    }
+    __syncwarp();
+    const std::int64_t unit = s.found_unit;
+    if (unit >= 0) {
+      const uint4 raw = row.load(unit, lane);
+      int count = 0;
+      each_id(row, unit, lane, raw, [&](std::int64_t id, std::uint32_t bits, bool in_row) {
+        count += in_row && match(id, key_of(bits)) ? 1 : 0;
+      });
+      const int inclusive = warp_inclusive_scan(count, lane);
+      std::int64_t left = s.need - (inclusive - count);
+      if (left >= 1 && left <= count) {
+        each_id(row, unit, lane, raw, [&](std::int64_t id, std::uint32_t bits, bool in_row) {
+          if (in_row && match(id, key_of(bits)) && --left == 0) s.found_id = id;
+        });
+      }
+    }
+  }
+  __syncthreads();
+  const std::int64_t id = s.found_id;
+  __syncthreads();  // s.found_* is reused
+  return id;
+}
+
+// The largest key K whose count of ids with key >= K (among those `counted`) reaches `need`;
+// `above` receives the count with key > K.
+template <typename C>
+__device__ std::uint32_t select_key_by_count(const Row& row, std::int64_t need, C&& counted, std::int64_t& above,
+                                             Shared& s) {
+  const int lane = static_cast<int>(threadIdx.x) % 32;
+  std::uint32_t prefix = 0;
+  above = 0;
+  for (int shift = 8; shift >= 0; shift -= 8) {
+    for (int b = static_cast<int>(threadIdx.x); b < 256; b += kThreads) s.hist[b] = 0;
+    __syncthreads();
+    for_units(row, [&](std::int64_t unit, int l, const uint4& raw) {
+      each_id(row, unit, l, raw, [&](std::int64_t id, std::uint32_t bits, bool in_row) {
+        const std::uint32_t key = key_of(bits);
+        const bool take = in_row && (key >> (shift + 8)) == (prefix >> (shift + 8)) && counted(id, key);
+        const std::uint32_t digit = (key >> shift) & 0xffu;
+        // Logits crowd into a few bins: one atomic per distinct digit of the warp.
+        const unsigned active = __ballot_sync(0xffffffffu, take);
+        if (take) {
+          const unsigned peers = __match_any_sync(active, digit);
+          if (lane == __ffs(peers) - 1) atomicAdd(&s.hist[digit], __popc(peers));
+        }
+      });
+    });
+    __syncthreads();
+    if (threadIdx.x == 0) {
+      std::int64_t running = above;
+      int chosen = 0;
+      for (int d = 255; d >= 0; --d) {
+        if (running + s.hist[d] >= need) {
+          chosen = d;
+          break;
+        }
+        running += s.hist[d];
+      }
+      s.key_k = prefix | (static_cast<std::uint32_t>(chosen) << shift);
+      s.need = running;
+    }
+    __syncthreads();
+    prefix = s.key_k;
+    above = s.need;
+    __syncthreads();
+  }
+  return prefix;
+}
+
+__global__ void __launch_bounds__(kThreads) sample_logits_kernel(Mat logits, const SampleParams* params,
+                                                                 std::int32_t* tokens, std::int32_t* status) {
+  pdl_launch_dependents();
+  pdl_wait();
+  extern __shared__ double dynamic[];
+  double* thread_bins = dynamic;                  // [kDigits][kThreads]
+  double* unit_mass = dynamic + kDigits * kThreads;  // [units]
+  __shared__ Shared s;
+  const int tid = static_cast<int>(threadIdx.x), warp = tid / 32, lane = tid % 32;
+  const std::int64_t r = blockIdx.x;
+  const SampleParams p = params[r];
+  Row row;
+  row.bits = reinterpret_cast<const std::uint16_t*>(logits.data + r * logits.stride);
+  row.n = logits.cols;
+  row.units = (row.n + kUnit - 1) / kUnit;
+  row.vec = logits.stride % 8 == 0 && reinterpret_cast<std::uintptr_t>(logits.data) % 16 == 0;
+  int* unit_count = reinterpret_cast<int*>(unit_mass + row.units);  // [units]
+
+  // The largest key; NaN anywhere rejects the row (as the host sampler does).
+  if (tid == 0) {
+    s.max_key = 0;
+    s.nan = 0;
+    s.last_positive = 0;
+  }
+  __syncthreads();
+  {
+    std::uint32_t max_key = 0;
+    bool nan = false;
+    for_units(row, [&](std::int64_t unit, int l, const uint4& raw) {
+      each_id(row, unit, l, raw, [&](std::int64_t, std::uint32_t bits, bool in_row) {
+        if (!in_row) return;
+        if (is_nan_bits(bits)) {
+          nan = true;
+        } else {
+          max_key = max(max_key, key_of(bits));
+        }
+      });
+    });
+    max_key = __reduce_max_sync(0xffffffffu, max_key);
+    nan = __any_sync(0xffffffffu, nan);
+    if (lane == 0) {
+      atomicMax(&s.max_key, max_key);
+      if (nan) atomicOr(&s.nan, 1);
+    }
+  }
+  __syncthreads();
+  const float max_value = value_of(s.max_key);
+  if (s.nan != 0 || !isfinite(max_value)) {
+    if (tid == 0) {
+      tokens[r] = -1;
+      status[r] = s.nan != 0 ? kSampleNan : kSampleMaxNotFinite;
+    }
+    return;
+  }
+  const double max_logit = max_value;
+
+  // top-k: ids with key > key_k are kept, and the ties at key_k up to id last_k.
+  std::uint32_t key_k = 0;  // no key is 0 (that is a NaN's): keeps everything
+  std::int64_t last_k = -1;
+  if (p.top_k > 0 && p.top_k < row.n) {
+    std::int64_t above = 0;
+    key_k = select_key_by_count(row, p.top_k, [](std::int64_t, std::uint32_t) { return true; }, above, s);
+    const std::uint32_t k = key_k;
+    last_k = nth_match(row, p.top_k - above, [k](std::int64_t, std::uint32_t key) { return key == k; }, unit_count, s);
+  }
+  auto kept_by_k = [key_k, last_k](std::int64_t id, std::uint32_t key) {
+    return key > key_k || (key == key_k && id <= last_k);
+  };
+
+  // top-p over the top-k set: the shortest prefix of the candidate order whose softmax mass
+  // reaches top_p. Radix select on mass, most significant digit first.
+  std::uint32_t key_p = 0;
+  std::int64_t last_p = -1;
+  if (p.top_p < 1.0) {
+    std::uint32_t prefix = 0;
+    double above = 0.0, target = 0.0;
+    bool reached = true;
+    for (int shift = 16 - kDigitBits; shift >= 0 && reached; shift -= kDigitBits) {
+      for (int d = 0; d < kDigits; ++d) thread_bins[d * kThreads + tid] = 0.0;
+      if (tid < kDigits) s.digit_count[tid] = 0;
+      __syncthreads();
+      for_units(row, [&](std::int64_t unit, int l, const uint4& raw) {
+        each_id(row, unit, l, raw, [&](std::int64_t id, std::uint32_t bits, bool in_row) {
+          if (!in_row) return;
+          const std::uint32_t key = key_of(bits);
+          if ((key >> (shift + kDigitBits)) != (prefix >> (shift + kDigitBits)) || !kept_by_k(id, key)) return;
+          const int digit = static_cast<int>((key >> shift) & (kDigits - 1));
+          thread_bins[digit * kThreads + tid] += exp(static_cast<double>(value_of(key)) - max_logit);
+          if (shift == 0) atomicAdd(&s.digit_count[digit], 1);
+        });
+      });
+      __syncthreads();
+      {
+        double v = 0.0;
+        for (int t = lane * (kThreads / 32); t < (lane + 1) * (kThreads / 32); ++t) v += thread_bins[warp * kThreads + t];
+        v = warp_sum(v);
+        if (lane == 0) s.digit_mass[warp] = v;
+      }
+      __syncthreads();
+      if (tid == 0) {
+        if (shift == 16 - kDigitBits) {
+          double z = 0.0;
+          for (int d = 0; d < kDigits; ++d) z += s.digit_mass[d];
+          target = p.top_p * z;
+        }
+        // The highest digit where the running mass (from the top) reaches the target; if
+        // rounding leaves every digit short, the lowest digit holding mass (its whole bin is
+        // within the prefix found so far).
+        double running = above;
+        int chosen = -1, lowest = -1;
+        for (int d = kDigits - 1; d >= 0; --d) {
+          if (s.digit_mass[d] > 0) lowest = d;
+          if (running + s.digit_mass[d] >= target) {
+            chosen = d;
+            break;
+          }
+          running += s.digit_mass[d];
+        }
+        if (chosen < 0 && lowest >= 0 && shift != 16 - kDigitBits) {
+          chosen = lowest;
+          running = above;
+          for (int d = kDigits - 1; d > lowest; --d) running += s.digit_mass[d];
+        }
+        s.use_p = chosen >= 0 ? 1 : 0;  // never reached at the first digit: keep everything
+        if (chosen >= 0) {
+          s.key_p = prefix | (static_cast<std::uint32_t>(chosen) << shift);
+          s.above_p = running;
+          s.target_p = target;
+          s.ties_p = s.digit_count[chosen];
+        }
+      }
+      __syncthreads();
+      reached = s.use_p != 0;
+      if (reached) {
+        prefix = s.key_p;
+        above = s.above_p;
+        target = s.target_p;
+      }
+      __syncthreads();
+    }
+    if (reached) {
+      // How many ties at key_p the running sum takes: the smallest j with above + j * e >= target.
+      const double e = exp(static_cast<double>(value_of(prefix)) - max_logit);
+      const std::int64_t ties = s.ties_p;
+      const double ratio = e > 0 ? (target - above) / e : static_cast<double>(ties);
+      std::int64_t j = ratio >= static_cast<double>(ties) ? ties : static_cast<std::int64_t>(ceil(ratio));
+      j = j < 1 ? 1 : j > ties ? ties : j;
+      while (j > 1 && above + static_cast<double>(j - 1) * e >= target) --j;
+      while (j < ties && above + static_cast<double>(j) * e < target) ++j;
+      key_p = prefix;
+      const std::uint32_t kp = prefix;
+      last_p = nth_match(
+          row, j, [kp, &kept_by_k](std::int64_t id, std::uint32_t key) { return key == kp && kept_by_k(id, key); },
+          unit_count, s);
+    }
+  }
+  auto kept = [&](std::int64_t id, std::uint32_t key) {
+    return kept_by_k(id, key) && (key > key_p || (key == key_p && id <= last_p));
+  };
+  auto weight = [&](std::uint32_t key) { return exp((static_cast<double>(value_of(key)) - max_logit) / p.temperature); };
+
+  // The draw: weights of the kept ids summed per unit, then the running sum in id order.
+  for_units(row, [&](std::int64_t unit, int l, const uint4& raw) {
+    double sum = 0.0;
+    std::int64_t last = -1;
+    each_id(row, unit, l, raw, [&](std::int64_t id, std::uint32_t bits, bool in_row) {
+      if (!in_row) return;
+      const std::uint32_t key = key_of(bits);
+      if (!kept(id, key)) return;
+      const double w = weight(key);
+      if (w > 0) {
+        sum += w;
+        last = id;
+      }
+    });
+    sum = warp_sum(sum);
+    last = __reduce_max_sync(0xffffffffu, static_cast<unsigned>(last + 1));  // ids + 1 < 2^32
+    if (l == 0) {
+      unit_mass[unit] = sum;
+      if (last > 0) atomicMax(&s.last_positive, static_cast<unsigned long long>(last));
+    }
+  });
+  __syncthreads();
+  if (warp == 0) {
+    double total = 0.0;
+    for (std::int64_t u = lane; u < row.units; u += 32) total += unit_mass[u];
+    total = warp_sum(total);
+    const double target = p.uniform * total;
+    if (lane == 0) s.found_unit = -1;
+    double before = 0.0;
+    for (std::int64_t u0 = 0; u0 < row.units; u0 += 32) {
+      const double mass = u0 + lane < row.units ? unit_mass[u0 + lane] : 0.0;
+      const double inclusive = warp_inclusive_scan(mass, lane);
+      const unsigned crossed = __ballot_sync(0xffffffffu, before + inclusive > target);
+      if (crossed != 0) {
+        const int first = __ffs(crossed) - 1;
+        const double exclusive = __shfl_up_sync(0xffffffffu, inclusive, 1);
+        if (lane == first) {
+          s.found_unit = u0 + lane;
+          s.unit_start = before + (lane == 0 ? 0.0 : exclusive);
+        }
+        break;
+      }
+      before += __shfl_sync(0xffffffffu, inclusive, 31);
+    }
+    __syncwarp();
+    // Rounding kept the running sum under the target: the last positive weight, as the host does.
+    std::int64_t token = static_cast<std::int64_t>(s.last_positive) - 1;
+    const std::int64_t unit = s.found_unit;
+    if (unit >= 0) {
+      const uint4 raw = row.load(unit, lane);
+      const std::int64_t first_id = unit * kUnit + lane * kPerLane;
+      double w[kPerLane];
+      double sum = 0.0;
+      std::int64_t last = -1;
+#pragma unroll
+      for (int j = 0; j < kPerLane; ++j) {
+        const std::uint32_t key = key_of(half_of(raw, j));
+        w[j] = first_id + j < row.n && kept(first_id + j, key) ? weight(key) : 0.0;
+        sum += w[j];
+        if (w[j] > 0) last = first_id + j;
+      }
+      const double inclusive = warp_inclusive_scan(sum, lane);
+      const double exclusive = __shfl_up_sync(0xffffffffu, inclusive, 1);
+      double running = s.unit_start + (lane == 0 ? 0.0 : exclusive);
+      std::int64_t crossing = -1;
+#pragma unroll
+      for (int j = 0; j < kPerLane; ++j) {
+        if (w[j] > 0 && crossing < 0) {
+          running += w[j];
+          if (running > target) crossing = first_id + j;
+        }
+      }
+      const unsigned found = __ballot_sync(0xffffffffu, crossing >= 0);
+      const unsigned last_in_unit = __reduce_max_sync(0xffffffffu, static_cast<unsigned>(last + 1));
+      if (found != 0) {
+        token = __shfl_sync(0xffffffffu, crossing, __ffs(found) - 1);
+      } else if (last_in_unit > 0) {
+        token = static_cast<std::int64_t>(last_in_unit) - 1;
+      }
+    }
+    if (lane == 0) {
+      tokens[r] = static_cast<std::int32_t>(token);
+      status[r] = kSampleOk;
+    }
+  }
+}
+
+}  // namespace
+
+void launch_sample_logits(Mat logits, const SampleParams* params, std::int32_t* tokens, std::int32_t* status,
+                          cudaStream_t stream) {
+  if (logits.rows == 0) return;
+  const std::int64_t units = (logits.cols + kUnit - 1) / kUnit;
+  const std::size_t shared =
+      sizeof(double) * (std::size_t{kDigits} * kThreads + static_cast<std::size_t>(units)) + sizeof(int) * static_cast<std::size_t>(units);
+  static std::size_t configured = 0;  // the largest dynamic shared memory asked for so far
+  if (shared > configured) {
+    WEDLM_CUDA_CHECK(cudaFuncSetAttribute(sample_logits_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                          static_cast<int>(shared)));
+    configured = shared;
+  }
+  launch(sample_logits_kernel, static_cast<unsigned>(logits.rows), kThreads, shared, stream, logits, params, tokens,
+         status);
+}
+
+}  // namespace wedlm::cuda
