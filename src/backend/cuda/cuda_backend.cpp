@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <stdexcept>
 #include <vector>
@@ -97,7 +98,6 @@ class CudaBackend final : public Backend {
     if (stream_ != nullptr) cudaStreamSynchronize(stream_);
     graphs_.clear();
     gemm_.reset();
-    if (pinned_ != nullptr) cudaFreeHost(pinned_);
     if (stream_ != nullptr) cudaStreamDestroy(stream_);
   }
 
@@ -276,21 +276,15 @@ class CudaBackend final : public Backend {
   void download(DeviceMatrix x, float* host) override {
     not_while_recording("download");
     const std::int64_t n = x.rows * x.cols;
-    if (static_cast<std::size_t>(n) > pinned_elements_) {
-      if (pinned_ != nullptr) WEDLM_CUDA_CHECK(cudaFreeHost(pinned_));
-      pinned_ = nullptr;
-      WEDLM_CUDA_CHECK(cudaMallocHost(&pinned_, static_cast<std::size_t>(n) * sizeof(bf16)));
-      pinned_elements_ = static_cast<std::size_t>(n);
-    }
+    std::uint16_t* bits = pinned_.ensure<std::uint16_t>(static_cast<std::size_t>(n));
     profiler_.begin(stream_);
-    WEDLM_CUDA_CHECK(cudaMemcpy2DAsync(pinned_, static_cast<std::size_t>(x.cols) * sizeof(bf16), x.data,
+    WEDLM_CUDA_CHECK(cudaMemcpy2DAsync(bits, static_cast<std::size_t>(x.cols) * sizeof(bf16), x.data,
                                        static_cast<std::size_t>(x.stride) * sizeof(bf16),
                                        static_cast<std::size_t>(x.cols) * sizeof(bf16), static_cast<std::size_t>(x.rows),
                                        cudaMemcpyDeviceToHost, stream_));
     profiler_.end("download", stream_);
     WEDLM_CUDA_CHECK(cudaStreamSynchronize(stream_));
     profiler_.collect();
-    const std::uint16_t* bits = reinterpret_cast<const std::uint16_t*>(pinned_);
 #pragma omp parallel for if (n > (1 << 16))
     for (std::int64_t i = 0; i < n; ++i) host[i] = bf16_to_float(bits[i]);
   }
@@ -306,10 +300,14 @@ class CudaBackend final : public Backend {
     profiler_.begin(stream_);
     launch_summarize_logits(mat(logits), d_entropy, d_argmax, stream_);
     profiler_.end("summarize_logits", stream_);
-    WEDLM_CUDA_CHECK(cudaMemcpyAsync(entropy, d_entropy, rows * sizeof(float), cudaMemcpyDeviceToHost, stream_));
-    WEDLM_CUDA_CHECK(cudaMemcpyAsync(argmax, d_argmax, rows * sizeof(std::int32_t), cudaMemcpyDeviceToHost, stream_));
+    // Both arrays in one copy, into page-locked memory (a pageable destination costs a staged,
+    // synchronous copy each).
+    auto* host = summary_host_.ensure<float>(rows * 2);
+    WEDLM_CUDA_CHECK(cudaMemcpyAsync(host, d_entropy, bytes, cudaMemcpyDeviceToHost, stream_));
     WEDLM_CUDA_CHECK(cudaStreamSynchronize(stream_));
     profiler_.collect();
+    std::copy_n(host, rows, entropy);
+    std::memcpy(argmax, host + rows, rows * sizeof(std::int32_t));
   }
 
   // Only the tokens come back: a sampled row is ~300 KB of bf16 and ~1-10 ms of host time.
@@ -322,31 +320,33 @@ class CudaBackend final : public Backend {
       Backend::sample_logits(logits, draws, tokens);
       return;
     }
-    sample_params_.resize(rows);
+    // One page-locked buffer: the parameters go up from it, tokens and statuses come back into
+    // it (one copy each way).
+    auto* host_params = sample_host_.ensure<SampleParams>(rows * 2);
     for (std::size_t r = 0; r < rows; ++r) {
       const RowDraw& d = draws[r];
       if (!(d.temperature > 0)) throw std::logic_error("sample_logits: a row with temperature 0");
-      sample_params_[r] = {d.temperature, d.top_p, d.uniform, d.top_k, 0};
+      host_params[r] = {d.temperature, d.top_p, d.uniform, d.top_k, 0};
     }
     const std::size_t bytes = rows * (sizeof(SampleParams) + 2 * sizeof(std::int32_t));
     if (sample_area_.bytes() < bytes) sample_area_ = DeviceMemory(bytes * 2);
     auto* d_params = sample_area_.as<SampleParams>();
     auto* d_tokens = reinterpret_cast<std::int32_t*>(d_params + rows);
     std::int32_t* d_status = d_tokens + rows;
-    sample_status_.resize(rows);
-    WEDLM_CUDA_CHECK(cudaMemcpyAsync(d_params, sample_params_.data(), rows * sizeof(SampleParams),
-                                     cudaMemcpyHostToDevice, stream_));
+    auto* host_results = reinterpret_cast<std::int32_t*>(host_params + rows);  // tokens, then statuses
+    WEDLM_CUDA_CHECK(cudaMemcpyAsync(d_params, host_params, rows * sizeof(SampleParams), cudaMemcpyHostToDevice,
+                                     stream_));
     profiler_.begin(stream_);
     launch_sample_logits(mat(logits), d_params, d_tokens, d_status, stream_);
     profiler_.end("sample_logits", stream_);
-    WEDLM_CUDA_CHECK(cudaMemcpyAsync(tokens, d_tokens, rows * sizeof(std::int32_t), cudaMemcpyDeviceToHost, stream_));
-    WEDLM_CUDA_CHECK(cudaMemcpyAsync(sample_status_.data(), d_status, rows * sizeof(std::int32_t),
-                                     cudaMemcpyDeviceToHost, stream_));
+    WEDLM_CUDA_CHECK(cudaMemcpyAsync(host_results, d_tokens, rows * 2 * sizeof(std::int32_t), cudaMemcpyDeviceToHost,
+                                     stream_));
     WEDLM_CUDA_CHECK(cudaStreamSynchronize(stream_));
     profiler_.collect();
-    for (std::int32_t status : sample_status_) {
-      if (status == kSampleNan) fail("cannot sample: the logits row holds NaN");
-      if (status == kSampleMaxNotFinite) fail("cannot sample: the largest logit is not finite");
+    std::copy_n(host_results, rows, tokens);
+    for (const std::int32_t* status = host_results + rows; status != host_results + 2 * rows; ++status) {
+      if (*status == kSampleNan) fail("cannot sample: the logits row holds NaN");
+      if (*status == kSampleMaxNotFinite) fail("cannot sample: the largest logit is not finite");
     }
   }
 
@@ -657,11 +657,10 @@ class CudaBackend final : public Backend {
   OpProfiler profiler_;
   std::map<const void*, std::weak_ptr<DeviceMemory>> uploaded_;
   DeviceMemory staging_, partial_o_, partial_ml_, summary_, sample_area_;
-  std::vector<SampleParams> sample_params_;
-  std::vector<std::int32_t> sample_status_;
   std::map<std::pair<double, std::int64_t>, DeviceMemory> inv_freq_tables_;
-  bf16* pinned_ = nullptr;  // host, page-locked: logits on their way to the caller
-  std::size_t pinned_elements_ = 0;
+  PinnedMemory pinned_;  // logits on their way to the caller
+  PinnedMemory summary_host_;  // summarize_logits: entropies, then argmaxes
+  PinnedMemory sample_host_;  // sample_logits: parameters up, then tokens and statuses down
   DeviceArray<std::int32_t> ids_, positions_, gather_, plan_upload_;
   std::vector<std::int32_t> signature_, plan_signature_;
   AttentionPlan plan_;

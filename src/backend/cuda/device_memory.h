@@ -54,6 +54,36 @@ class DeviceMemory {
   std::size_t bytes_ = 0;
 };
 
+// Page-locked host memory, grown on demand (contents are not kept): copies to and from it run
+// at full PCIe speed and truly asynchronously, where pageable memory goes through the driver's
+// staging buffers.
+class PinnedMemory {
+ public:
+  PinnedMemory() = default;
+  ~PinnedMemory() {
+    if (ptr_ != nullptr) cudaFreeHost(ptr_);
+  }
+  PinnedMemory(const PinnedMemory&) = delete;
+  PinnedMemory& operator=(const PinnedMemory&) = delete;
+
+  template <typename T>
+  T* ensure(std::size_t count) {
+    const std::size_t bytes = count * sizeof(T);
+    if (bytes > bytes_) {
+      if (ptr_ != nullptr) WEDLM_CUDA_CHECK(cudaFreeHost(ptr_));
+      ptr_ = nullptr;
+      bytes_ = 0;
+      WEDLM_CUDA_CHECK(cudaMallocHost(&ptr_, bytes));
+      bytes_ = bytes;
+    }
+    return static_cast<T*>(ptr_);
+  }
+
+ private:
+  void* ptr_ = nullptr;
+  std::size_t bytes_ = 0;
+};
+
 // A device copy of a small host array, refreshed only when the contents change: within one
 // forward every layer passes the same positions and attention plan.
 template <typename T>

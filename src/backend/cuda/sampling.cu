@@ -1,6 +1,7 @@
 // Sampling a token from each bf16 logits row on the GPU, as wedlm::Sampler does on the host.
 //
-// One block per row, the row read from L2 once a pass. A bf16 logit has a 16-bit orderable key,
+// A cluster of kRanks blocks per row, the row read from L2 once a pass and split between the
+// blocks; rank 0 (the lead) gathers what the passes found and decides. A bf16 logit has a 16-bit orderable key,
 // so the candidate order (logit descending, id ascending) needs no sort:
 //  - top-k: the k-th largest key by a two-digit radix select on counts, then the id of the last
 //    tie kept (ties go in ascending id order);
@@ -10,6 +11,7 @@
 //    found by a running sum over units, the token by a running sum inside it.
 // Every sum has a fixed order (per-lane sequential, then xor trees, then scans over units), so
 // the same row and uniform give the same token on every run.
+#include <cooperative_groups.h>
 #include <cuda_runtime.h>
 
 #include <cmath>
@@ -23,6 +25,9 @@ namespace wedlm::cuda {
 
 namespace {
 
+namespace cg = cooperative_groups;
+
+constexpr int kRanks = 8;  // blocks a row (one cluster): a row's exps split 8 ways
 constexpr int kThreads = 512;
 constexpr int kWarps = kThreads / 32;
 constexpr int kPerLane = 8;           // ids a lane holds in a unit: one 16-byte load
@@ -76,23 +81,25 @@ __device__ __forceinline__ void each_id(const Row& row, std::int64_t unit, int l
   for (int j = 0; j < kPerLane; ++j) f(first + j, half_of(raw, j), first + j < row.n);
 }
 
-// g(unit, lane, raw) over every unit of the row, warp w taking units w, w + kWarps, ...; a few
-// loads in flight per lane (the row comes from L2; one at a time would leave the pass
-// latency-bound). Warp-uniform control flow, so g may use warp-wide operations.
+// g(unit, lane, raw) over this block's share of the row's units (warp w of rank c takes units
+// c * kWarps + w, then every kRanks * kWarps); a few loads in flight per lane (the row comes
+// from L2; one at a time would leave the pass latency-bound). Warp-uniform control flow, so g
+// may use warp-wide operations.
 template <typename G>
-__device__ __forceinline__ void for_units(const Row& row, G&& g) {
+__device__ __forceinline__ void for_units(const Row& row, int rank, G&& g) {
   constexpr int kAhead = 4;
+  constexpr std::int64_t kStride = std::int64_t{kRanks} * kWarps;
   const int warp = static_cast<int>(threadIdx.x) / 32, lane = static_cast<int>(threadIdx.x) % 32;
-  for (std::int64_t u0 = warp; u0 < row.units; u0 += std::int64_t{kWarps} * kAhead) {
+  for (std::int64_t u0 = std::int64_t{rank} * kWarps + warp; u0 < row.units; u0 += kStride * kAhead) {
     uint4 raw[kAhead];
 #pragma unroll
     for (int a = 0; a < kAhead; ++a) {
-      const std::int64_t u = u0 + std::int64_t{a} * kWarps;
+      const std::int64_t u = u0 + a * kStride;
       if (u < row.units) raw[a] = row.load(u, lane);
     }
 #pragma unroll
     for (int a = 0; a < kAhead; ++a) {
-      const std::int64_t u = u0 + std::int64_t{a} * kWarps;
+      const std::int64_t u = u0 + a * kStride;
       if (u < row.units) g(u, lane, raw[a]);
     }
   }
@@ -114,52 +121,65 @@ __device__ __forceinline__ T warp_inclusive_scan(T v, int lane) {
   return v;
 }
 
+
+// Per block; the lead's copy holds what the cluster found and decided.
 struct Shared {
-  std::uint32_t max_key;
-  int nan;
-  int hist[256];
-  double digit_mass[kDigits];
+  std::uint32_t max_key;  // lead: the row's largest key
+  int nan;                // lead: whether the row holds NaN
+  unsigned last_positive;  // lead: 1 + the highest kept id with a positive weight; 0: none
+  int hist[256];           // this block's counts of a digit
+  int hist_total[256];     // lead: the cluster's
+  double digit_mass[kDigits];  // this block's mass of a digit
   int digit_count[kDigits];
-  // Results passed from the thread or warp that found them to the whole block.
-  std::int64_t found_unit;
-  std::int64_t found_id;
-  std::int64_t need;
-  double unit_start;
-  unsigned long long last_positive;  // 1 + the highest kept id with a positive weight; 0: none
-  std::uint32_t key_k, key_p;
-  std::int64_t last_k, last_p;  // highest id kept among the ties of key_k / key_p
+  double total_mass[kDigits];  // lead: the cluster's
+  int total_count[kDigits];
+  // Decisions of the lead, read by every block.
+  std::uint32_t key;
+  std::int64_t above;
+  std::int64_t found_unit, found_id, need;
   int use_p;
   std::int64_t ties_p;
   double target_p, above_p;
 };
 
+// Where a block stands in its row's cluster.
+struct Block {
+  cg::cluster_group cluster;
+  int rank;
+  Shared& s;     // this block's
+  Shared* lead;  // rank 0's
+  int* unit_count;     // lead's, one per unit
+  double* unit_mass;   // lead's, one per unit
+  __device__ bool is_lead() const { return rank == 0; }
+};
+
 // The id of the need-th (1-based) id, in ascending order, whose (id, key) satisfies `match`.
-// unit_count: kUnits ints of scratch. need must not exceed the number of matches.
+// need must not exceed the number of matches.
 template <typename M>
-__device__ std::int64_t nth_match(const Row& row, std::int64_t need, M&& match, int* unit_count, Shared& s) {
+__device__ std::int64_t nth_match(const Row& row, Block& b, std::int64_t need, M&& match) {
   const int warp = static_cast<int>(threadIdx.x) / 32, lane = static_cast<int>(threadIdx.x) % 32;
-  for_units(row, [&](std::int64_t unit, int l, const uint4& raw) {
+  for_units(row, b.rank, [&](std::int64_t unit, int l, const uint4& raw) {
     int count = 0;
     each_id(row, unit, l, raw, [&](std::int64_t id, std::uint32_t bits, bool in_row) {
       count += in_row && match(id, key_of(bits)) ? 1 : 0;
     });
     count = __reduce_add_sync(0xffffffffu, count);
-    if (l == 0) unit_count[unit] = count;
+    if (l == 0) b.unit_count[unit] = count;
   });
-  __syncthreads();
-  if (warp == 0) {
+  b.cluster.sync();
+  if (b.is_lead() && warp == 0) {
+    Shared& s = b.s;
     std::int64_t before = 0;
     if (lane == 0) {
       s.found_unit = -1;
       s.found_id = -1;
     }
     for (std::int64_t u0 = 0; u0 < row.units; u0 += 32) {
-      const int count = u0 + lane < row.units ? unit_count[u0 + lane] : 0;
+      const int count = u0 + lane < row.units ? b.unit_count[u0 + lane] : 0;
       const int inclusive = warp_inclusive_scan(count, lane);
       const unsigned reached = __ballot_sync(0xffffffffu, before + inclusive >= need);
       if (reached != 0) {
-        const int first = __ffs(reached) - 1;
-        if (lane == first) {
+        if (lane == __ffs(reached) - 1) {
           s.found_unit = u0 + lane;
           s.need = need - (before + inclusive - count);
         }
@@ -184,27 +204,24 @@ __device__ std::int64_t nth_match(const Row& row, std::int64_t need, M&& match, 
       }
     }
   }
-  __syncthreads();
-  const std::int64_t id = s.found_id;
-  __syncthreads();  // s.found_* is reused
-  return id;
+  b.cluster.sync();
+  return b.lead->found_id;
 }
 
-// The largest key K whose count of ids with key >= K (among those `counted`) reaches `need`;
-// `above` receives the count with key > K.
-template <typename C>
-__device__ std::uint32_t select_key_by_count(const Row& row, std::int64_t need, C&& counted, std::int64_t& above,
-                                             Shared& s) {
-  const int lane = static_cast<int>(threadIdx.x) % 32;
+// The largest key K with at least `need` ids of key >= K; `above` receives the count of ids
+// with key > K. Two passes of 8-bit digits on counts.
+__device__ std::uint32_t select_key_by_count(const Row& row, Block& b, std::int64_t need, std::int64_t& above) {
+  const int tid = static_cast<int>(threadIdx.x), lane = tid % 32;
+  Shared& s = b.s;
   std::uint32_t prefix = 0;
   above = 0;
   for (int shift = 8; shift >= 0; shift -= 8) {
-    for (int b = static_cast<int>(threadIdx.x); b < 256; b += kThreads) s.hist[b] = 0;
+    for (int d = tid; d < 256; d += kThreads) s.hist[d] = 0;
     __syncthreads();
-    for_units(row, [&](std::int64_t unit, int l, const uint4& raw) {
-      each_id(row, unit, l, raw, [&](std::int64_t id, std::uint32_t bits, bool in_row) {
+    for_units(row, b.rank, [&](std::int64_t unit, int l, const uint4& raw) {
+      each_id(row, unit, l, raw, [&](std::int64_t, std::uint32_t bits, bool in_row) {
         const std::uint32_t key = key_of(bits);
-        const bool take = in_row && (key >> (shift + 8)) == (prefix >> (shift + 8)) && counted(id, key);
+        const bool take = in_row && (key >> (shift + 8)) == (prefix >> (shift + 8));
         const std::uint32_t digit = (key >> shift) & 0xffu;
         // Logits crowd into a few bins: one atomic per distinct digit of the warp.
         const unsigned active = __ballot_sync(0xffffffffu, take);
@@ -215,56 +232,73 @@ __device__ std::uint32_t select_key_by_count(const Row& row, std::int64_t need, 
       });
     });
     __syncthreads();
-    if (threadIdx.x == 0) {
-      std::int64_t running = above;
-      int chosen = 0;
-      for (int d = 255; d >= 0; --d) {
-        if (running + s.hist[d] >= need) {
-          chosen = d;
+    for (int d = tid; d < 256; d += kThreads) {
+      if (s.hist[d] != 0) atomicAdd(&b.lead->hist_total[d], s.hist[d]);
+    }
+    b.cluster.sync();
+    if (b.is_lead() && tid < 32) {
+      // Bins from the top, 32 at a time: the first where the running count reaches `need`.
+      std::int64_t before = above;
+      for (int d0 = 255; d0 >= 0; d0 -= 32) {
+        const int count = s.hist_total[d0 - lane];
+        const int inclusive = warp_inclusive_scan(count, lane);
+        const unsigned reached = __ballot_sync(0xffffffffu, before + inclusive >= need);
+        if (reached != 0) {
+          if (lane == __ffs(reached) - 1) {
+            s.key = prefix | (static_cast<std::uint32_t>(d0 - lane) << shift);
+            s.above = before + inclusive - count;
+          }
           break;
         }
-        running += s.hist[d];
+        before += __shfl_sync(0xffffffffu, inclusive, 31);
       }
-      s.key_k = prefix | (static_cast<std::uint32_t>(chosen) << shift);
-      s.need = running;
+      __syncwarp();
+      for (int d = lane; d < 256; d += 32) s.hist_total[d] = 0;  // for the next pass
     }
-    __syncthreads();
-    prefix = s.key_k;
-    above = s.need;
-    __syncthreads();
+    b.cluster.sync();
+    prefix = b.lead->key;
+    above = b.lead->above;
   }
   return prefix;
 }
 
-__global__ void __launch_bounds__(kThreads) sample_logits_kernel(Mat logits, const SampleParams* params,
+__global__ void __launch_bounds__(kThreads, 1) sample_logits_kernel(Mat logits, const SampleParams* params,
                                                                  std::int32_t* tokens, std::int32_t* status) {
   pdl_launch_dependents();
   pdl_wait();
   extern __shared__ double dynamic[];
-  double* thread_bins = dynamic;                  // [kDigits][kThreads]
-  double* unit_mass = dynamic + kDigits * kThreads;  // [units]
-  __shared__ Shared s;
+  __shared__ Shared shared;
   const int tid = static_cast<int>(threadIdx.x), warp = tid / 32, lane = tid % 32;
-  const std::int64_t r = blockIdx.x;
+  const std::int64_t r = blockIdx.y;
   const SampleParams p = params[r];
   Row row;
   row.bits = reinterpret_cast<const std::uint16_t*>(logits.data + r * logits.stride);
   row.n = logits.cols;
   row.units = (row.n + kUnit - 1) / kUnit;
   row.vec = logits.stride % 8 == 0 && reinterpret_cast<std::uintptr_t>(logits.data) % 16 == 0;
-  int* unit_count = reinterpret_cast<int*>(unit_mass + row.units);  // [units]
+  double* thread_bins = dynamic;  // [kDigits][kThreads]
+  double* unit_mass = dynamic + kDigits * kThreads;
+  int* unit_count = reinterpret_cast<int*>(unit_mass + row.units);
+  cg::cluster_group cluster = cg::this_cluster();
+  Block b{cluster, static_cast<int>(cluster.block_rank()), shared, cluster.map_shared_rank(&shared, 0),
+          cluster.map_shared_rank(unit_count, 0), cluster.map_shared_rank(unit_mass, 0)};
+  Shared& s = shared;
+
+  if (b.is_lead()) {
+    if (tid == 0) {
+      s.max_key = 0;
+      s.nan = 0;
+      s.last_positive = 0;
+    }
+    for (int d = tid; d < 256; d += kThreads) s.hist_total[d] = 0;
+  }
+  cluster.sync();
 
   // The largest key; NaN anywhere rejects the row (as the host sampler does).
-  if (tid == 0) {
-    s.max_key = 0;
-    s.nan = 0;
-    s.last_positive = 0;
-  }
-  __syncthreads();
   {
     std::uint32_t max_key = 0;
     bool nan = false;
-    for_units(row, [&](std::int64_t unit, int l, const uint4& raw) {
+    for_units(row, b.rank, [&](std::int64_t unit, int l, const uint4& raw) {
       each_id(row, unit, l, raw, [&](std::int64_t, std::uint32_t bits, bool in_row) {
         if (!in_row) return;
         if (is_nan_bits(bits)) {
@@ -277,17 +311,20 @@ __global__ void __launch_bounds__(kThreads) sample_logits_kernel(Mat logits, con
     max_key = __reduce_max_sync(0xffffffffu, max_key);
     nan = __any_sync(0xffffffffu, nan);
     if (lane == 0) {
-      atomicMax(&s.max_key, max_key);
-      if (nan) atomicOr(&s.nan, 1);
+      if (max_key != 0) atomicMax(&b.lead->max_key, max_key);
+      if (nan) atomicOr(&b.lead->nan, 1);
     }
   }
-  __syncthreads();
-  const float max_value = value_of(s.max_key);
-  if (s.nan != 0 || !isfinite(max_value)) {
-    if (tid == 0) {
+  cluster.sync();
+  const std::uint32_t row_max_key = b.lead->max_key;
+  const bool row_nan = b.lead->nan != 0;
+  const float max_value = value_of(row_max_key);
+  if (row_nan || !isfinite(max_value)) {
+    if (b.is_lead() && tid == 0) {
       tokens[r] = -1;
-      status[r] = s.nan != 0 ? kSampleNan : kSampleMaxNotFinite;
+      status[r] = row_nan ? kSampleNan : kSampleMaxNotFinite;
     }
+    cluster.sync();  // no block leaves while another may still read the lead's memory
     return;
   }
   const double max_logit = max_value;
@@ -297,9 +334,9 @@ __global__ void __launch_bounds__(kThreads) sample_logits_kernel(Mat logits, con
   std::int64_t last_k = -1;
   if (p.top_k > 0 && p.top_k < row.n) {
     std::int64_t above = 0;
-    key_k = select_key_by_count(row, p.top_k, [](std::int64_t, std::uint32_t) { return true; }, above, s);
+    key_k = select_key_by_count(row, b, p.top_k, above);
     const std::uint32_t k = key_k;
-    last_k = nth_match(row, p.top_k - above, [k](std::int64_t, std::uint32_t key) { return key == k; }, unit_count, s);
+    last_k = nth_match(row, b, p.top_k - above, [k](std::int64_t, std::uint32_t key) { return key == k; });
   }
   auto kept_by_k = [key_k, last_k](std::int64_t id, std::uint32_t key) {
     return key > key_k || (key == key_k && id <= last_k);
@@ -317,15 +354,25 @@ __global__ void __launch_bounds__(kThreads) sample_logits_kernel(Mat logits, con
       for (int d = 0; d < kDigits; ++d) thread_bins[d * kThreads + tid] = 0.0;
       if (tid < kDigits) s.digit_count[tid] = 0;
       __syncthreads();
-      for_units(row, [&](std::int64_t unit, int l, const uint4& raw) {
-        each_id(row, unit, l, raw, [&](std::int64_t id, std::uint32_t bits, bool in_row) {
-          if (!in_row) return;
-          const std::uint32_t key = key_of(bits);
-          if ((key >> (shift + kDigitBits)) != (prefix >> (shift + kDigitBits)) || !kept_by_k(id, key)) return;
-          const int digit = static_cast<int>((key >> shift) & (kDigits - 1));
-          thread_bins[digit * kThreads + tid] += exp(static_cast<double>(value_of(key)) - max_logit);
+      for_units(row, b.rank, [&](std::int64_t unit, int l, const uint4& raw) {
+        // The lane's exps first (independent, so in flight together), then the bins.
+        const std::int64_t first_id = unit * kUnit + l * kPerLane;
+        double e[kPerLane];
+        bool take[kPerLane];
+#pragma unroll
+        for (int j = 0; j < kPerLane; ++j) {
+          const std::uint32_t key = key_of(half_of(raw, j));
+          take[j] = first_id + j < row.n && (key >> (shift + kDigitBits)) == (prefix >> (shift + kDigitBits)) &&
+                    kept_by_k(first_id + j, key);
+          e[j] = take[j] ? exp(static_cast<double>(value_of(key)) - max_logit) : 0.0;
+        }
+#pragma unroll
+        for (int j = 0; j < kPerLane; ++j) {
+          if (!take[j]) continue;
+          const int digit = static_cast<int>((key_of(half_of(raw, j)) >> shift) & (kDigits - 1));
+          thread_bins[digit * kThreads + tid] += e[j];
           if (shift == 0) atomicAdd(&s.digit_count[digit], 1);
-        });
+        }
       });
       __syncthreads();
       {
@@ -334,11 +381,33 @@ __global__ void __launch_bounds__(kThreads) sample_logits_kernel(Mat logits, con
         v = warp_sum(v);
         if (lane == 0) s.digit_mass[warp] = v;
       }
-      __syncthreads();
-      if (tid == 0) {
+      cluster.sync();
+      if (b.is_lead()) {
+        // Warp d sums digit d over the ranks (lane c reads rank c), in a fixed tree.
+        double m = 0.0;
+        int c = 0;
+        if (lane < kRanks) {
+          const Shared* other = cluster.map_shared_rank(&shared, lane);
+          m = other->digit_mass[warp];
+          c = other->digit_count[warp];
+        }
+        static_assert(kRanks <= 32 && (kRanks & (kRanks - 1)) == 0, "ranks fit one warp's tree");
+        for (int o = kRanks / 2; o > 0; o >>= 1) {
+          m += __shfl_xor_sync(0xffffffffu, m, o);
+          c += __shfl_xor_sync(0xffffffffu, c, o);
+        }
+        if (lane == 0) {
+          s.total_mass[warp] = m;
+          s.total_count[warp] = c;
+        }
+        __syncthreads();
+      }
+      if (b.is_lead() && tid == 0) {
+        const double* mass = s.total_mass;
+        const int* count = s.total_count;
         if (shift == 16 - kDigitBits) {
           double z = 0.0;
-          for (int d = 0; d < kDigits; ++d) z += s.digit_mass[d];
+          for (int d = 0; d < kDigits; ++d) z += mass[d];
           target = p.top_p * z;
         }
         // The highest digit where the running mass (from the top) reaches the target; if
@@ -347,39 +416,38 @@ __global__ void __launch_bounds__(kThreads) sample_logits_kernel(Mat logits, con
         double running = above;
         int chosen = -1, lowest = -1;
         for (int d = kDigits - 1; d >= 0; --d) {
-          if (s.digit_mass[d] > 0) lowest = d;
-          if (running + s.digit_mass[d] >= target) {
+          if (mass[d] > 0) lowest = d;
+          if (running + mass[d] >= target) {
             chosen = d;
             break;
           }
-          running += s.digit_mass[d];
+          running += mass[d];
         }
         if (chosen < 0 && lowest >= 0 && shift != 16 - kDigitBits) {
           chosen = lowest;
           running = above;
-          for (int d = kDigits - 1; d > lowest; --d) running += s.digit_mass[d];
+          for (int d = kDigits - 1; d > lowest; --d) running += mass[d];
         }
         s.use_p = chosen >= 0 ? 1 : 0;  // never reached at the first digit: keep everything
         if (chosen >= 0) {
-          s.key_p = prefix | (static_cast<std::uint32_t>(chosen) << shift);
+          s.key = prefix | (static_cast<std::uint32_t>(chosen) << shift);
           s.above_p = running;
           s.target_p = target;
-          s.ties_p = s.digit_count[chosen];
+          s.ties_p = count[chosen];
         }
       }
-      __syncthreads();
-      reached = s.use_p != 0;
+      cluster.sync();
+      reached = b.lead->use_p != 0;
       if (reached) {
-        prefix = s.key_p;
-        above = s.above_p;
-        target = s.target_p;
+        prefix = b.lead->key;
+        above = b.lead->above_p;
+        target = b.lead->target_p;
       }
-      __syncthreads();
     }
     if (reached) {
       // How many ties at key_p the running sum takes: the smallest j with above + j * e >= target.
       const double e = exp(static_cast<double>(value_of(prefix)) - max_logit);
-      const std::int64_t ties = s.ties_p;
+      const std::int64_t ties = b.lead->ties_p;
       const double ratio = e > 0 ? (target - above) / e : static_cast<double>(ties);
       std::int64_t j = ratio >= static_cast<double>(ties) ? ties : static_cast<std::int64_t>(ceil(ratio));
       j = j < 1 ? 1 : j > ties ? ties : j;
@@ -387,9 +455,9 @@ __global__ void __launch_bounds__(kThreads) sample_logits_kernel(Mat logits, con
       while (j < ties && above + static_cast<double>(j) * e < target) ++j;
       key_p = prefix;
       const std::uint32_t kp = prefix;
-      last_p = nth_match(
-          row, j, [kp, &kept_by_k](std::int64_t id, std::uint32_t key) { return key == kp && kept_by_k(id, key); },
-          unit_count, s);
+      last_p = nth_match(row, b, j, [kp, &kept_by_k](std::int64_t id, std::uint32_t key) {
+        return key == kp && kept_by_k(id, key);
+      });
     }
   }
   auto kept = [&](std::int64_t id, std::uint32_t key) {
@@ -398,89 +466,89 @@ __global__ void __launch_bounds__(kThreads) sample_logits_kernel(Mat logits, con
   auto weight = [&](std::uint32_t key) { return exp((static_cast<double>(value_of(key)) - max_logit) / p.temperature); };
 
   // The draw: weights of the kept ids summed per unit, then the running sum in id order.
-  for_units(row, [&](std::int64_t unit, int l, const uint4& raw) {
+  for_units(row, b.rank, [&](std::int64_t unit, int l, const uint4& raw) {
+    // The lane's weights first, then their sum: eight independent exps in flight (the pass is
+    // bound by their latency), and adding a 0 weight changes no sum.
+    const std::int64_t first_id = unit * kUnit + l * kPerLane;
+    double w[kPerLane];
+#pragma unroll
+    for (int j = 0; j < kPerLane; ++j) {
+      const std::uint32_t key = key_of(half_of(raw, j));
+      w[j] = first_id + j < row.n && kept(first_id + j, key) ? weight(key) : 0.0;
+    }
     double sum = 0.0;
-    std::int64_t last = -1;
-    each_id(row, unit, l, raw, [&](std::int64_t id, std::uint32_t bits, bool in_row) {
-      if (!in_row) return;
-      const std::uint32_t key = key_of(bits);
-      if (!kept(id, key)) return;
-      const double w = weight(key);
-      if (w > 0) {
-        sum += w;
-        last = id;
-      }
-    });
+    unsigned last = 0;  // 1 + id
+#pragma unroll
+    for (int j = 0; j < kPerLane; ++j) {
+      sum += w[j];
+      if (w[j] > 0) last = static_cast<unsigned>(first_id + j + 1);
+    }
     sum = warp_sum(sum);
-    last = __reduce_max_sync(0xffffffffu, static_cast<unsigned>(last + 1));  // ids + 1 < 2^32
+    last = __reduce_max_sync(0xffffffffu, last);
     if (l == 0) {
-      unit_mass[unit] = sum;
-      if (last > 0) atomicMax(&s.last_positive, static_cast<unsigned long long>(last));
+      b.unit_mass[unit] = sum;
+      if (last > 0) atomicMax(&b.lead->last_positive, last);
     }
   });
-  __syncthreads();
-  if (warp == 0) {
-    double total = 0.0;
-    for (std::int64_t u = lane; u < row.units; u += 32) total += unit_mass[u];
-    total = warp_sum(total);
-    const double target = p.uniform * total;
-    if (lane == 0) s.found_unit = -1;
-    double before = 0.0;
-    for (std::int64_t u0 = 0; u0 < row.units; u0 += 32) {
-      const double mass = u0 + lane < row.units ? unit_mass[u0 + lane] : 0.0;
-      const double inclusive = warp_inclusive_scan(mass, lane);
-      const unsigned crossed = __ballot_sync(0xffffffffu, before + inclusive > target);
-      if (crossed != 0) {
-        const int first = __ffs(crossed) - 1;
-        const double exclusive = __shfl_up_sync(0xffffffffu, inclusive, 1);
-        if (lane == first) {
-          s.found_unit = u0 + lane;
-          s.unit_start = before + (lane == 0 ? 0.0 : exclusive);
-        }
-        break;
-      }
-      before += __shfl_sync(0xffffffffu, inclusive, 31);
-    }
-    __syncwarp();
-    // Rounding kept the running sum under the target: the last positive weight, as the host does.
-    std::int64_t token = static_cast<std::int64_t>(s.last_positive) - 1;
-    const std::int64_t unit = s.found_unit;
-    if (unit >= 0) {
-      const uint4 raw = row.load(unit, lane);
-      const std::int64_t first_id = unit * kUnit + lane * kPerLane;
-      double w[kPerLane];
-      double sum = 0.0;
-      std::int64_t last = -1;
-#pragma unroll
-      for (int j = 0; j < kPerLane; ++j) {
-        const std::uint32_t key = key_of(half_of(raw, j));
-        w[j] = first_id + j < row.n && kept(first_id + j, key) ? weight(key) : 0.0;
-        sum += w[j];
-        if (w[j] > 0) last = first_id + j;
-      }
-      const double inclusive = warp_inclusive_scan(sum, lane);
+  cluster.sync();
+  if (!b.is_lead() || warp != 0) return;  // nothing reads another block's memory from here on
+  double total = 0.0;
+  for (std::int64_t u = lane; u < row.units; u += 32) total += unit_mass[u];
+  total = warp_sum(total);
+  const double target = p.uniform * total;
+  std::int64_t unit = -1;
+  double unit_start = 0.0;
+  double before = 0.0;
+  for (std::int64_t u0 = 0; u0 < row.units; u0 += 32) {
+    const double mass = u0 + lane < row.units ? unit_mass[u0 + lane] : 0.0;
+    const double inclusive = warp_inclusive_scan(mass, lane);
+    const unsigned crossed = __ballot_sync(0xffffffffu, before + inclusive > target);
+    if (crossed != 0) {
+      const int first = __ffs(crossed) - 1;
       const double exclusive = __shfl_up_sync(0xffffffffu, inclusive, 1);
-      double running = s.unit_start + (lane == 0 ? 0.0 : exclusive);
-      std::int64_t crossing = -1;
+      unit = u0 + first;
+      unit_start = __shfl_sync(0xffffffffu, before + (lane == 0 ? 0.0 : exclusive), first);
+      break;
+    }
+    before += __shfl_sync(0xffffffffu, inclusive, 31);
+  }
+  // Rounding kept the running sum under the target: the last positive weight, as the host does.
+  std::int64_t token = static_cast<std::int64_t>(s.last_positive) - 1;
+  if (unit >= 0) {
+    const uint4 raw = row.load(unit, lane);
+    const std::int64_t first_id = unit * kUnit + lane * kPerLane;
+    double w[kPerLane];
+    double sum = 0.0;
+    std::int64_t last = -1;
 #pragma unroll
-      for (int j = 0; j < kPerLane; ++j) {
-        if (w[j] > 0 && crossing < 0) {
-          running += w[j];
-          if (running > target) crossing = first_id + j;
-        }
-      }
-      const unsigned found = __ballot_sync(0xffffffffu, crossing >= 0);
-      const unsigned last_in_unit = __reduce_max_sync(0xffffffffu, static_cast<unsigned>(last + 1));
-      if (found != 0) {
-        token = __shfl_sync(0xffffffffu, crossing, __ffs(found) - 1);
-      } else if (last_in_unit > 0) {
-        token = static_cast<std::int64_t>(last_in_unit) - 1;
+    for (int j = 0; j < kPerLane; ++j) {
+      const std::uint32_t key = key_of(half_of(raw, j));
+      w[j] = first_id + j < row.n && kept(first_id + j, key) ? weight(key) : 0.0;
+      sum += w[j];
+      if (w[j] > 0) last = first_id + j;
+    }
+    const double inclusive = warp_inclusive_scan(sum, lane);
+    const double exclusive = __shfl_up_sync(0xffffffffu, inclusive, 1);
+    double running = unit_start + (lane == 0 ? 0.0 : exclusive);
+    std::int64_t crossing = -1;
+#pragma unroll
+    for (int j = 0; j < kPerLane; ++j) {
+      if (w[j] > 0 && crossing < 0) {
+        running += w[j];
+        if (running > target) crossing = first_id + j;
       }
     }
-    if (lane == 0) {
-      tokens[r] = static_cast<std::int32_t>(token);
-      status[r] = kSampleOk;
+    const unsigned found = __ballot_sync(0xffffffffu, crossing >= 0);
+    const unsigned last_in_unit = __reduce_max_sync(0xffffffffu, static_cast<unsigned>(last + 1));
+    if (found != 0) {
+      token = __shfl_sync(0xffffffffu, crossing, __ffs(found) - 1);
+    } else if (last_in_unit > 0) {
+      token = static_cast<std::int64_t>(last_in_unit) - 1;
     }
+  }
+  if (lane == 0) {
+    tokens[r] = static_cast<std::int32_t>(token);
+    status[r] = kSampleOk;
   }
 }
 
@@ -490,16 +558,29 @@ void launch_sample_logits(Mat logits, const SampleParams* params, std::int32_t* 
                           cudaStream_t stream) {
   if (logits.rows == 0) return;
   const std::int64_t units = (logits.cols + kUnit - 1) / kUnit;
-  const std::size_t shared =
-      sizeof(double) * (std::size_t{kDigits} * kThreads + static_cast<std::size_t>(units)) + sizeof(int) * static_cast<std::size_t>(units);
+  const std::size_t shared = sizeof(double) * (std::size_t{kDigits} * kThreads + static_cast<std::size_t>(units)) +
+                             sizeof(int) * static_cast<std::size_t>(units);
   static std::size_t configured = 0;  // the largest dynamic shared memory asked for so far
   if (shared > configured) {
     WEDLM_CUDA_CHECK(cudaFuncSetAttribute(sample_logits_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                           static_cast<int>(shared)));
     configured = shared;
   }
-  launch(sample_logits_kernel, static_cast<unsigned>(logits.rows), kThreads, shared, stream, logits, params, tokens,
-         status);
+  cudaLaunchConfig_t config = {};
+  config.gridDim = dim3(kRanks, static_cast<unsigned>(logits.rows));
+  config.blockDim = dim3(kThreads);
+  config.dynamicSmemBytes = shared;
+  config.stream = stream;
+  cudaLaunchAttribute attributes[2] = {};
+  attributes[0].id = cudaLaunchAttributeClusterDimension;
+  attributes[0].val.clusterDim.x = kRanks;
+  attributes[0].val.clusterDim.y = 1;
+  attributes[0].val.clusterDim.z = 1;
+  attributes[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attributes[1].val.programmaticStreamSerializationAllowed = pdl_enabled() ? 1 : 0;
+  config.attrs = attributes;
+  config.numAttrs = 2;
+  WEDLM_CUDA_CHECK(cudaLaunchKernelEx(&config, sample_logits_kernel, logits, params, tokens, status));
 }
 
 }  // namespace wedlm::cuda
