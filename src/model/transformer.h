@@ -51,7 +51,8 @@ class Transformer {
   // Several sequences in one pass, their rows packed in order. Returns the logits of every
   // sequence's logit rows, sequence after sequence.
   std::vector<float> forward_batch(KvCache& cache, std::span<const ForwardRequest> sequences);
-  // The same pass, returning entropy and argmax of every wanted row, and whole rows only for the
+  // The same pass, returning entropy, argmax and token (sampled with the request's draws, else the
+  // argmax) of every wanted row, and whole rows only for the
   // sequences that ask (the lm_head output never leaves the device otherwise).
   ForwardOutput forward_rows(KvCache& cache, std::span<const ForwardRequest> sequences);
   // The same into `output`, reusing its storage: a decode loop that keeps one ForwardOutput
