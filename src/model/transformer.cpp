@@ -148,6 +148,19 @@ std::vector<float> Transformer::forward_batch(KvCache& cache, std::span<const Fo
   return forward_rows(cache, whole).logits;
 }
 
+DeviceMatrix Transformer::select_rows(DeviceMatrix all, std::span<const std::int32_t> rows,
+                                      std::unique_ptr<DeviceBuffer>& buffer, std::int64_t& capacity) {
+  const std::int64_t m = static_cast<std::int64_t>(rows.size());
+  if (m == all.rows) return all;  // rows are increasing and distinct: all of them, in order
+  if (m > capacity) {
+    buffer = backend_.alloc(m, all.cols);
+    capacity = m;
+  }
+  const DeviceMatrix selected = buffer->view(m, all.cols);
+  backend_.gather_rows(all, rows, selected);
+  return selected;
+}
+
 ForwardOutput Transformer::forward_rows(KvCache& cache, std::span<const ForwardRequest> sequences) {
   ForwardOutput output;
   forward_rows(cache, sequences, output);
@@ -245,15 +258,7 @@ void Transformer::forward_rows(KvCache& cache, std::span<const ForwardRequest> s
     if (!sampled_rows.empty()) {
       // Sampled where the logits are: only the tokens come back.
       const std::int64_t m = static_cast<std::int64_t>(sampled_rows.size());
-      DeviceMatrix rows = out;
-      if (m < n) {
-        if (m > sampled_capacity_) {
-          sampled_logits_ = backend_.alloc(m, vocab);
-          sampled_capacity_ = m;
-        }
-        rows = sampled_logits_->view(m, vocab);
-        backend_.gather_rows(out, sampled_rows, rows);
-      }
+      const DeviceMatrix rows = select_rows(out, sampled_rows, sampled_logits_, sampled_capacity_);
       sampled_tokens.resize(static_cast<std::size_t>(m));
       backend_.sample_logits(rows, chunk_draws, sampled_tokens.data());
       for (std::int64_t j = 0; j < m; ++j) {
@@ -262,17 +267,9 @@ void Transformer::forward_rows(KvCache& cache, std::span<const ForwardRequest> s
       }
     }
     if (whole_rows.empty()) continue;
-    // Only the rows that are sampled leave the device whole.
+    // Only the rows asked for whole leave the device whole.
     const std::int64_t m = static_cast<std::int64_t>(whole_rows.size());
-    DeviceMatrix compact = out;
-    if (m < n) {
-      if (m > full_capacity_) {
-        full_logits_ = backend_.alloc(m, vocab);
-        full_capacity_ = m;
-      }
-      compact = full_logits_->view(m, vocab);
-      backend_.gather_rows(out, whole_rows, compact);
-    }
+    const DeviceMatrix compact = select_rows(out, whole_rows, full_logits_, full_capacity_);
     // Straight into the output when these rows land on consecutive output rows (one sequence's
     // window, say); otherwise through a reused host buffer.
     auto output_row = [&](std::int64_t j) {

@@ -68,6 +68,10 @@ class Transformer {
   void run_layers(KvCache& cache, std::span<const std::int32_t> ids, std::span<const std::int32_t> positions,
                   std::span<const AttentionSequence> sequences);
   void validate(const KvCache& cache, const ForwardRequest& request) const;
+  // Rows `rows` (increasing) of `all`: `all` itself when that is every row, else gathered into
+  // `buffer` (grown to at least rows.size() rows; `capacity` tracks it).
+  DeviceMatrix select_rows(DeviceMatrix all, std::span<const std::int32_t> rows, std::unique_ptr<DeviceBuffer>& buffer,
+                           std::int64_t& capacity);
 
   ModelConfig config_;
   Backend& backend_;
