@@ -46,6 +46,7 @@ std::vector<std::uint16_t> logit_rows(std::int64_t rows, std::int64_t vocab, int
 TEST(CudaSampling, TokensEqualTheHostSamplers) {
   WEDLM_REQUIRE_CUDA_DEVICE();
   auto gpu = make_cuda_backend();
+  ASSERT_TRUE(cuda::samples_on_device(151936));  // the kernel runs, not the host fallback
   // Every combination of parameters on its own row, with its own uniform.
   std::vector<RowDraw> draws;
   std::mt19937_64 rng(5);

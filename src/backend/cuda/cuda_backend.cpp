@@ -316,7 +316,7 @@ class CudaBackend final : public Backend {
     const std::size_t rows = static_cast<std::size_t>(logits.rows);
     if (draws.size() != rows) throw std::logic_error("sample_logits: one draw per row");
     if (rows == 0) return;
-    if (logits.cols > kSampleMaxCols) {
+    if (!sample_logits_supported(logits.cols)) {
       Backend::sample_logits(logits, draws, tokens);
       return;
     }
@@ -713,6 +713,7 @@ std::unique_ptr<Backend> make_cuda_backend() { return std::make_unique<cuda::Cud
 namespace cuda {
 
 void set_graphs_enabled(Backend& backend, bool on) { dynamic_cast<CudaBackend&>(backend).set_graphs_enabled(on); }
+bool samples_on_device(std::int64_t vocab) { return sample_logits_supported(vocab); }
 void set_gemv_mode(Backend& backend, GemvMode mode) { dynamic_cast<CudaBackend&>(backend).set_gemv_mode(mode); }
 void force_gemv_variant(Backend& backend, int variant) {
   dynamic_cast<CudaBackend&>(backend).force_gemv_variant(variant);

@@ -35,6 +35,10 @@ GraphStats graph_stats(const Backend& backend);
 // Skinny GEMMs (<= 8 rows) may run on our GEMV kernel instead of cuBLASLt; applies to shapes
 // not planned yet.
 void set_gemv_mode(Backend& backend, GemvMode mode);
+// Whether rows of `vocab` logits are sampled by the GPU kernel here (else Backend::sample_logits
+// falls back to the host sampler).
+bool samples_on_device(std::int64_t vocab);
+
 // Tests: GEMV variant `variant` (gemv.h) for every shape planned from now on where it applies.
 void force_gemv_variant(Backend& backend, int variant);
 

@@ -16,6 +16,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/pdl.h"
@@ -554,24 +555,21 @@ __global__ void __launch_bounds__(kThreads, 1) sample_logits_kernel(Mat logits, 
 
 }  // namespace
 
-void launch_sample_logits(Mat logits, const SampleParams* params, std::int32_t* tokens, std::int32_t* status,
-                          cudaStream_t stream) {
-  if (logits.rows == 0) return;
-  const std::int64_t units = (logits.cols + kUnit - 1) / kUnit;
-  const std::size_t shared = sizeof(double) * (std::size_t{kDigits} * kThreads + static_cast<std::size_t>(units)) +
-                             sizeof(int) * static_cast<std::size_t>(units);
-  static std::size_t configured = 0;  // the largest dynamic shared memory asked for so far
-  if (shared > configured) {
-    WEDLM_CUDA_CHECK(cudaFuncSetAttribute(sample_logits_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                          static_cast<int>(shared)));
-    configured = shared;
-  }
+namespace {
+
+std::size_t shared_bytes(std::int64_t cols) {
+  const std::int64_t units = (cols + kUnit - 1) / kUnit;
+  return sizeof(double) * (std::size_t{kDigits} * kThreads + static_cast<std::size_t>(units)) +
+         sizeof(int) * static_cast<std::size_t>(units);
+}
+
+cudaLaunchConfig_t launch_config(std::int64_t rows, std::size_t shared, cudaStream_t stream,
+                                 cudaLaunchAttribute (&attributes)[2]) {
   cudaLaunchConfig_t config = {};
-  config.gridDim = dim3(kRanks, static_cast<unsigned>(logits.rows));
+  config.gridDim = dim3(kRanks, static_cast<unsigned>(rows));
   config.blockDim = dim3(kThreads);
   config.dynamicSmemBytes = shared;
   config.stream = stream;
-  cudaLaunchAttribute attributes[2] = {};
   attributes[0].id = cudaLaunchAttributeClusterDimension;
   attributes[0].val.clusterDim.x = kRanks;
   attributes[0].val.clusterDim.y = 1;
@@ -580,6 +578,47 @@ void launch_sample_logits(Mat logits, const SampleParams* params, std::int32_t* 
   attributes[1].val.programmaticStreamSerializationAllowed = pdl_enabled() ? 1 : 0;
   config.attrs = attributes;
   config.numAttrs = 2;
+  return config;
+}
+
+// Opens the kernel up to the shared memory of the widest row (once).
+void configure_kernel() {
+  static const bool configured = [] {
+    WEDLM_CUDA_CHECK(cudaFuncSetAttribute(sample_logits_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                          static_cast<int>(shared_bytes(kSampleMaxCols))));
+    return true;
+  }();
+  (void)configured;
+}
+
+}  // namespace
+
+bool sample_logits_supported(std::int64_t cols) {
+  if (cols > kSampleMaxCols) return false;
+  static const bool fits = [] {
+    configure_kernel();
+    cudaLaunchAttribute attributes[2] = {};
+    cudaLaunchConfig_t config = launch_config(1, shared_bytes(kSampleMaxCols), nullptr, attributes);
+    config.numAttrs = 1;  // the cluster shape alone decides whether it fits
+    int clusters = 0;
+    const cudaError_t e = cudaOccupancyMaxActiveClusters(&clusters, sample_logits_kernel, &config);
+    if (e != cudaSuccess || clusters == 0) {
+      (void)cudaGetLastError();
+      std::fprintf(stderr, "wedlm: a cluster of %d sampling blocks does not fit this GPU (%s); rows are sampled on the host\n",
+                   kRanks, e != cudaSuccess ? cudaGetErrorString(e) : "no room");
+      return false;
+    }
+    return true;
+  }();
+  return fits;
+}
+
+void launch_sample_logits(Mat logits, const SampleParams* params, std::int32_t* tokens, std::int32_t* status,
+                          cudaStream_t stream) {
+  if (logits.rows == 0) return;
+  configure_kernel();
+  cudaLaunchAttribute attributes[2] = {};
+  const cudaLaunchConfig_t config = launch_config(logits.rows, shared_bytes(logits.cols), stream, attributes);
   WEDLM_CUDA_CHECK(cudaLaunchKernelEx(&config, sample_logits_kernel, logits, params, tokens, status));
 }
 
