@@ -1,8 +1,8 @@
 // Sampling a token from each bf16 logits row on the GPU, as wedlm::Sampler does on the host.
 //
 // A cluster of kRanks blocks per row, the row read from L2 once a pass and split between the
-// blocks; rank 0 (the lead) gathers what the passes found and decides. A bf16 logit has a 16-bit orderable key,
-// so the candidate order (logit descending, id ascending) needs no sort:
+// blocks; rank 0 (the lead) gathers what the passes found and decides. A bf16 logit has a
+// 16-bit orderable key, so the candidate order (logit descending, id ascending) needs no sort:
 //  - top-k: the k-th largest key by a two-digit radix select on counts, then the id of the last
 //    tie kept (ties go in ascending id order);
 //  - top-p: the boundary key by a four-digit radix select on softmax mass (double), then how
