@@ -7,6 +7,7 @@
 
 #include "cuda_test_support.h"
 #include "model/checkpoint.h"
+#include "model/synthetic.h"
 #include "model/transformer.h"
 #include "support/test_support.h"
 
@@ -110,6 +111,54 @@ TEST(CudaGraphs, ReplayedChunksEqualEagerOnesBitForBit) {
     EXPECT_GE(after.replayed - before.replayed, 4);
     recorded = after.recorded;
   }
+}
+
+// Steps whose attention merges its key splits inside a thread block cluster (attention_plan.h):
+// 16 KV heads x one 64-unit tile of a 32-row step, split 8 ways at 516-547 keys on a 132-SM
+// GPU. Replayed, they must equal eager runs bit for bit like every other step (the graph's grid
+// is a capacity rounded up to whole clusters, and the blocks past the step's work exit).
+TEST(CudaGraphs, ClusterMergedStepsReplayBitForBit) {
+  WEDLM_REQUIRE_CUDA_DEVICE();
+  ModelConfig config = synthetic_config("tiny");
+  config.vocab_size = 512;
+  config.num_heads = 32;
+  config.num_kv_heads = 16;
+  config.head_dim = 16;
+  auto ck = make_checkpoint("cluster-steps", config, make_random_weights(config, DType::BF16, 3));
+  auto gpu = make_cuda_backend();
+  auto run = [&] {
+    Transformer t(*ck, *gpu, 64);
+    auto cache = t.make_kv_cache(640);
+    std::mt19937 rng(4);
+    std::uniform_int_distribution<std::int32_t> token(0, 511);
+    auto ids = [&](std::size_t n) {
+      std::vector<std::int32_t> v(n);
+      for (auto& x : v) x = token(rng);
+      return v;
+    };
+    StepOutputs out;
+    const auto prompt = ids(500);
+    const auto prompt_positions = iota_from(500, 0);
+    t.forward(*cache, {prompt, prompt_positions, 0, {}});
+    // WeDLM-like: each step rewrites the slots after a slightly longer committed prefix.
+    for (std::int32_t at = 500; at <= 515; at += 5) {
+      const auto step_ids = ids(32);
+      const auto positions = iota_from(32, at);
+      const auto all = iota_from(32, 0);
+      ForwardRequest r{step_ids, positions, at, all};
+      r.full_logits = true;
+      out.add(t.forward_rows(*cache, std::span<const ForwardRequest>(&r, 1)));
+    }
+    return out;
+  };
+  cuda::set_graphs_enabled(*gpu, false);
+  const StepOutputs want = run();
+  cuda::set_graphs_enabled(*gpu, true);
+  const cuda::GraphStats before = cuda::graph_stats(*gpu);
+  const StepOutputs got = run();
+  const cuda::GraphStats after = cuda::graph_stats(*gpu);
+  expect_same_bits(got, want);
+  EXPECT_GE(after.replayed - before.replayed, 2);  // the 32-row step, replayed from its third run
 }
 
 }  // namespace

@@ -253,7 +253,12 @@ INSTANTIATE_TEST_SUITE_P(
                       AttentionCase{4, 4, 24, 100, 9, 2},      // MHA, head_dim 24 (padded to 32)
                       AttentionCase{4, 2, 64, 130, 130, 1},    // prefill-like step
                       AttentionCase{8, 2, 128, 2048, 32, 2, 5},   // blocks of 5 slots: key-by-key staging
-                      AttentionCase{8, 2, 128, 700, 32, 1, 24}),  // runs of 8 keys inside blocks of 24
+                      AttentionCase{8, 2, 128, 700, 32, 1, 24},   // runs of 8 keys inside blocks of 24
+                      // The 8B model's 32-row step at short contexts: on a 132-SM GPU its splits
+                      // merge in a cluster of 8 (also with key-by-key staging, and head_dim 64),
+                      // or of 4 (240 keys).
+                      AttentionCase{32, 8, 128, 500, 32, 1}, AttentionCase{32, 8, 128, 500, 32, 1, 5},
+                      AttentionCase{32, 8, 64, 500, 32, 1}, AttentionCase{32, 8, 128, 240, 32, 1}),
     [](const auto& info) {
       const AttentionCase& c = info.param;
       return "h" + std::to_string(c.heads) + "kv" + std::to_string(c.kv_heads) + "d" + std::to_string(c.d) + "ctx" +

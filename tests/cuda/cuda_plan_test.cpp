@@ -89,14 +89,16 @@ TEST(CudaAttentionPlan, SplitsCoverEveryKeyOnceAndBalanced) {
         at = w.key_end;
         shortest = std::min<std::int64_t>(shortest, w.key_end - w.key_begin);
         longest = std::max<std::int64_t>(longest, w.key_end - w.key_begin);
-        EXPECT_EQ(w.partial < 0, items.size() == 1);
+        EXPECT_EQ(w.partial < 0, items.size() == 1 || plan.cluster > 1);
       }
       EXPECT_EQ(at, keys) << "keys of the tile not covered";
       EXPECT_LE(longest - shortest, kKeyTile) << "splits differ by more than a key tile";
       // As many splits as there are CTA slots for each tile, and none shorter than a key tile.
       const std::int64_t want = std::max<std::int64_t>(1, kAttentionCtasPerSm * c.sm_count / (tiles * shape.num_kv_heads));
       EXPECT_EQ(static_cast<std::int64_t>(items.size()), std::min(want, std::max<std::int64_t>(1, keys / kKeyTile)));
-      if (items.size() > 1) {
+      if (plan.cluster > 1) {
+        EXPECT_EQ(static_cast<int>(items.size()), plan.cluster);
+      } else if (items.size() > 1) {
         combine_units = std::max<int>(combine_units, static_cast<int>(std::min<std::int64_t>(plan.m_tile, units - unit_begin)));
         const auto found = std::find_if(combine.begin(), combine.end(), [&](const AttnCombine& m) {
           return m.seq == s && m.kv_head == h && m.unit_begin == unit_begin;
@@ -107,6 +109,28 @@ TEST(CudaAttentionPlan, SplitsCoverEveryKeyOnceAndBalanced) {
       }
     }
     EXPECT_EQ(plan.combine_units, combine_units);
+    if (plan.cluster > 1) {
+      // A cluster is `cluster` consecutive work items: one tile's splits, in key order.
+      EXPECT_EQ(plan.combine_count, 0);
+      EXPECT_EQ(plan.partial_slots, 0);
+      ASSERT_EQ(plan.work_count % plan.cluster, 0);
+      for (int i = 0; i < plan.work_count; i += plan.cluster) {
+        for (int k = 1; k < plan.cluster; ++k) {
+          const AttnWork& a = work[static_cast<std::size_t>(i + k - 1)];
+          const AttnWork& b = work[static_cast<std::size_t>(i + k)];
+          EXPECT_TRUE(a.seq == b.seq && a.kv_head == b.kv_head && a.unit_begin == b.unit_begin && a.key_end == b.key_begin);
+        }
+      }
+    }
+    // A 32-row step of one sequence (16 tiles x KV heads) merges its 8 splits in a cluster at
+    // 512 keys; at 4096 keys it splits 16 ways, more than a cluster takes. One row (8 tiles x
+    // KV heads) keeps the combine kernel.
+    if (c.rows.size() == 1 && c.rows[0] == 32 && c.sm_count == 132) {
+      EXPECT_EQ(plan.cluster, c.contexts[0] == 512 ? 8 : 1);
+    }
+    if (c.rows.size() == 1 && c.rows[0] == 1) {
+      EXPECT_EQ(plan.cluster, 1);
+    }
   }
 }
 

@@ -352,7 +352,7 @@ void launch_attention(const AttentionArgs& a, cudaStream_t stream) {
   } else {
     launch_tiles<64>(a, stream);
   }
-  const int pairs = a.combine_count * a.combine_units;
+  const int pairs = a.cluster > 1 ? 0 : a.combine_count * a.combine_units;
   if (pairs > 0) {
     const int blocks = a.combine_blocks > 0 ? a.combine_blocks : pairs;
     launch(combine_kernel, static_cast<unsigned>(blocks), kCombineThreads, 0, stream, a);

@@ -49,6 +49,9 @@ struct AttentionArgs {
   bf16* out = nullptr;
   std::int64_t out_stride = 0;
   int m_tile = 64;  // 16, 64 or 128 query units per CTA
+  // > 1: consecutive work items are the splits of one tile, launched as a cluster of this many
+  // blocks that merge in distributed shared memory (no combine kernel; attention_plan.h).
+  int cluster = 1;
   // Null for an eager launch. In a CUDA graph the grid is sized for the largest plan the graph
   // may replay (work_count, combine_count are capacities) and the step's real counts are read
   // here, on the device: {work items, combine items, combine units}. CTAs past them exit at once.
@@ -61,6 +64,9 @@ constexpr int kKeyTile = 64;
 // Decode CTAs (64 units, head_dim <= 128) a multiprocessor holds at once: the plan splits keys
 // until this many per multiprocessor are busy, and no further.
 constexpr int kAttentionCtasPerSm = 2;
+// Largest cluster of split CTAs a plan forms (the portable cluster size). H200, 32-row steps:
+// clusters of 8 (512 keys) 5.27 -> 5.18 ms; of 16 (4096 keys) 5.65 -> 6.24 ms, so not used.
+constexpr int kMaxAttentionCluster = 8;
 
 // Writes row r's k and v to physical slot row_slot[r] (block * block_size + offset).
 void launch_kv_scatter(const bf16* qkv, std::int64_t qkv_stride, std::int64_t rows, const std::int32_t* row_slot,

@@ -3,6 +3,7 @@
 // softmax statistics are reduced across the 4 threads that share a row, and probabilities feed
 // the P.V product straight from the score registers. K/V tiles are staged in shared memory
 // (V read transposed by ldmatrix). bf16 operands, fp32 accumulation and softmax.
+#include <cooperative_groups.h>
 #include <cuda_bf16.h>
 
 #include <cmath>
@@ -59,7 +60,10 @@ __host__ __device__ constexpr int staging_run() {
   return kKeyTile * (DP / 8) / (WARPS * 32);
 }
 
-template <int WARPS, int DP, bool RUNS>
+// CLUSTER: the launch groups each tile's key splits into a thread block cluster (rank k = split
+// k); the splits merge their results through distributed shared memory, each rank writing the
+// output of 1/cluster of the tile's units (attention_plan.h).
+template <int WARPS, int DP, bool RUNS, bool CLUSTER>
 __global__ void __launch_bounds__(WARPS * 32) attention_mma_kernel(AttentionArgs a) {
   pdl_launch_dependents();
   constexpr int kM = 16 * WARPS, kThreads = WARPS * 32, kLd = DP + 8, kNt = DP / 8;
@@ -289,6 +293,58 @@ __global__ void __launch_bounds__(WARPS * 32) attention_mma_kernel(AttentionArgs
     __syncthreads();  // this tile's buffer may be refilled by the next pass
   }
 
+  if constexpr (CLUSTER) {
+    // Every split's unnormalized output and statistics into its own shared memory (the K/V
+    // buffers are free: the loop ended with a barrier), then rank r merges units
+    // [r * kM / splits, (r + 1) * kM / splits) from all ranks.
+    namespace cg = cooperative_groups;
+    cg::cluster_group cluster = cg::this_cluster();
+    float* o_s = reinterpret_cast<float*>(kv_s);  // [kM][DP]
+    float* ml_s = o_s + kM * DP;                  // [kM][2]: max (log2 units), sum
+    __shared__ float weight_s[kM][kMaxAttentionCluster];
+    __shared__ float inv_total_s[kM];
+#pragma unroll
+    for (int half = 0; half < 2; ++half) {
+      const int u = half == 0 ? u0 : u1;
+#pragma unroll
+      for (int n = 0; n < kNt; ++n) {
+        o_s[u * DP + n * 8 + 2 * t] = o[n][2 * half];
+        o_s[u * DP + n * 8 + 2 * t + 1] = o[n][2 * half + 1];
+      }
+      if (t == 0) {
+        ml_s[u * 2] = half == 0 ? m0 : m1;
+        ml_s[u * 2 + 1] = half == 0 ? l0 : l1;
+      }
+    }
+    cluster.sync();
+    const int splits = static_cast<int>(cluster.num_blocks()), rank = static_cast<int>(cluster.block_rank());
+    const int per = kM / splits, first = rank * per;
+    // Each merged unit's split weights exp2(m_s - max) and 1 / sum of weighted sums.
+    for (int u = first + static_cast<int>(threadIdx.x); u < first + per; u += kThreads) {
+      float mx = -INFINITY;
+      for (int k = 0; k < splits; ++k) mx = fmaxf(mx, cluster.map_shared_rank(ml_s, k)[u * 2]);
+      float total = 0.0f;
+      for (int k = 0; k < splits; ++k) {
+        const float* ml = cluster.map_shared_rank(ml_s, k);
+        const float wk = ml[u * 2] == -INFINITY ? 0.0f : exp2f(ml[u * 2] - mx);
+        weight_s[u][k] = wk;
+        total += wk * ml[u * 2 + 1];
+      }
+      inv_total_s[u] = 1.0f / total;
+    }
+    __syncthreads();
+    for (int i = static_cast<int>(threadIdx.x); i < per * d; i += kThreads) {
+      const int u = first + i / d, col = i % d, unit = w.unit_begin + u;
+      if (unit >= units) continue;  // a padding unit
+      float acc = 0.0f;
+      for (int k = 0; k < splits; ++k) acc += weight_s[u][k] * cluster.map_shared_rank(o_s, k)[u * DP + col];
+      a.out[(seq.row_begin + unit / group) * a.out_stride + (w.kv_head * group + unit % group) * d + col] =
+          __float2bfloat16(acc * inv_total_s[u]);
+    }
+    cluster.sync();  // no block leaves while another still reads its shared memory
+    return;
+  }
+
   // Epilogue: rows g and g + 8 of this warp, columns n * 8 + 2t, +1.
   const int dps = padded_head_dim(d);
 #pragma unroll
@@ -324,22 +380,52 @@ __global__ void __launch_bounds__(WARPS * 32) attention_mma_kernel(AttentionArgs
   }
 }
 
-template <int WARPS, int DP, bool RUNS>
+template <int WARPS, int DP, bool RUNS, bool CLUSTER>
 void launch_kernel(const AttentionArgs& a, cudaStream_t stream) {
   constexpr int bytes = (16 * WARPS + 4 * kKeyTile) * (DP + 8) * 2;
+  static_assert(!CLUSTER || 4 * kKeyTile * (DP + 8) * 2 >= (16 * WARPS) * (DP + 2) * 4,
+                "a cluster's merged outputs fit the K/V buffers");
+  auto kernel = attention_mma_kernel<WARPS, DP, RUNS, CLUSTER>;
   static bool configured = false;
   if (!configured) {
-    WEDLM_CUDA_CHECK(cudaFuncSetAttribute(attention_mma_kernel<WARPS, DP, RUNS>,
-                                          cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
+    WEDLM_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
     configured = true;
   }
-  launch(attention_mma_kernel<WARPS, DP, RUNS>, static_cast<unsigned>(a.work_count), WARPS * 32, bytes, stream, a);
+  if (!CLUSTER) {
+    launch(kernel, static_cast<unsigned>(a.work_count), WARPS * 32, bytes, stream, a);
+    return;
+  }
+  // Whole clusters: a graph's grid (a capacity) is rounded up, and the blocks past the step's
+  // work items, whole clusters of them, exit at once.
+  const unsigned grid = static_cast<unsigned>((a.work_count + a.cluster - 1) / a.cluster * a.cluster);
+  cudaLaunchConfig_t config = {};
+  config.gridDim = dim3(grid);
+  config.blockDim = dim3(WARPS * 32);
+  config.dynamicSmemBytes = bytes;
+  config.stream = stream;
+  cudaLaunchAttribute attributes[2] = {};
+  attributes[0].id = cudaLaunchAttributeClusterDimension;
+  attributes[0].val.clusterDim.x = static_cast<unsigned>(a.cluster);
+  attributes[0].val.clusterDim.y = 1;
+  attributes[0].val.clusterDim.z = 1;
+  attributes[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attributes[1].val.programmaticStreamSerializationAllowed = pdl_enabled() ? 1 : 0;
+  config.attrs = attributes;
+  config.numAttrs = 2;
+  WEDLM_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, a));
 }
 
 template <int WARPS, int DP>
 void launch(const AttentionArgs& a, cudaStream_t stream) {
-  if (a.block_size % staging_run<WARPS, DP>() == 0) return launch_kernel<WARPS, DP, true>(a, stream);
-  launch_kernel<WARPS, DP, false>(a, stream);
+  const bool runs = a.block_size % staging_run<WARPS, DP>() == 0;
+  if constexpr (WARPS == 4) {
+    if (a.cluster > 1) {
+      if (runs) return launch_kernel<WARPS, DP, true, true>(a, stream);
+      return launch_kernel<WARPS, DP, false, true>(a, stream);
+    }
+  }
+  if (runs) return launch_kernel<WARPS, DP, true, false>(a, stream);
+  launch_kernel<WARPS, DP, false, false>(a, stream);
 }
 
 template <int WARPS>

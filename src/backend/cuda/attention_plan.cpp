@@ -1,6 +1,7 @@
 #include "backend/cuda/attention_plan.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 
 #include "util/error.h"
@@ -21,6 +22,16 @@ void append(std::vector<std::int32_t>& packed, const std::vector<T>& items) {
 // 512 cached keys): 64 -> 6.15 ms, 128 -> 6.24, 256 -> 6.36; at 4096 keys the split count is
 // bounded by the CTAs that fit at once, and 64/128/256 gave 6.45/6.42/6.61 ms.
 constexpr std::int64_t kMinSplitKeys = 64;
+
+// WEDLM_CUDA_ATTN_CLUSTER=0 keeps the combine kernel (A/B timing); the WMMA kernel has no
+// cluster variant.
+bool attention_clusters_enabled() {
+  static const bool enabled = [] {
+    const char* env = std::getenv("WEDLM_CUDA_ATTN_CLUSTER");
+    return !(env != nullptr && *env == '0');
+  }();
+  return enabled && !attention_uses_wmma();
+}
 
 }  // namespace
 
@@ -88,6 +99,23 @@ AttentionPlan plan_attention(std::span<const AttentionSequence> sequences, std::
   }
   const std::int64_t base = static_cast<std::int64_t>(tiles.size()) * s.num_kv_heads;
   const std::int64_t want = std::max<std::int64_t>(1, kAttentionCtasPerSm * sm_count / std::max<std::int64_t>(base, 1));
+  auto splits_of = [&](const Tile& t) {
+    return std::clamp<std::int64_t>(want, 1, std::max<std::int64_t>(1, t.keys / kMinSplitKeys));
+  };
+  // Splits merge inside a cluster when every tile splits the same power-of-two number of ways
+  // (the usual decode step of one sequence) and there are many tiles to merge: the split count
+  // is what it would be anyway, and the combine kernel, with the partials' round trip through
+  // memory, goes away. H200: a 32-row step at 512 keys (16 tiles x KV heads, 8 splits) 5.27 ->
+  // 5.18 ms; a one-row step at 512 keys (8, 8 splits) went 4.56 -> 4.64, so few tiles keep the
+  // combine kernel.
+  constexpr std::int64_t kMinClusterTiles = 16;
+  if (attention_clusters_enabled() && m == 64 && base >= kMinClusterTiles) {
+    const std::int64_t splits = splits_of(tiles.front());
+    const bool uniform = std::all_of(tiles.begin(), tiles.end(), [&](const Tile& t) { return splits_of(t) == splits; });
+    if (uniform && splits > 1 && splits <= kMaxAttentionCluster && (splits & (splits - 1)) == 0 && m % splits == 0) {
+      plan.cluster = static_cast<int>(splits);
+    }
+  }
   std::vector<AttnWork> work;
   std::vector<AttnCombine> combine;
   for (const Tile& t : tiles) {
@@ -95,15 +123,20 @@ AttentionPlan plan_attention(std::span<const AttentionSequence> sequences, std::
     // to whole tiles left CTA slots empty (a 32-row step at 4096 keys: 13 splits of 5 tiles
     // rather than 16 of 4 or 5, so 76 multiprocessors did 10 tiles while 56 did 5).
     const std::int64_t key_tiles = (t.keys + kKeyTile - 1) / kKeyTile;
-    const std::int64_t splits = std::clamp<std::int64_t>(want, 1, std::max<std::int64_t>(1, t.keys / kMinSplitKeys));
+    const std::int64_t splits = splits_of(t);
     auto split_begin = [&](std::int64_t k) { return std::min(t.keys, k * key_tiles / splits * kKeyTile); };
-    if (splits > 1) {
+    if (splits > 1 && plan.cluster == 1) {
       const std::int64_t units = static_cast<std::int64_t>(seqs[static_cast<std::size_t>(t.seq)].rows) * group;
       plan.combine_units = static_cast<int>(std::max<std::int64_t>(plan.combine_units, std::min(m, units - t.unit_begin)));
     }
     for (std::int32_t h = 0; h < s.num_kv_heads; ++h) {
-      if (splits == 1) {
-        work.push_back({t.seq, h, t.unit_begin, 0, static_cast<std::int32_t>(t.keys), -1});
+      // Whole (one split) or merged in a cluster: no partial slot. A cluster's splits are
+      // consecutive work items, rank k taking split k.
+      if (splits == 1 || plan.cluster > 1) {
+        for (std::int64_t k = 0; k < splits; ++k) {
+          work.push_back({t.seq, h, t.unit_begin, static_cast<std::int32_t>(split_begin(k)),
+                          static_cast<std::int32_t>(split_begin(k + 1)), -1});
+        }
         continue;
       }
       combine.push_back({t.seq, h, t.unit_begin, plan.partial_slots, static_cast<std::int32_t>(splits)});

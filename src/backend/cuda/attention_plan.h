@@ -22,6 +22,10 @@ struct AttentionPlan {
   // Units a combine item covers at most (its tile's real units): the combine grid is
   // combine_count x combine_units blocks, not combine_count x m_tile.
   int combine_units = 0;
+  // > 1: every tile splits its keys `cluster` ways and the splits of a tile run as one thread
+  // block cluster (consecutive work items) that merges its partial results through distributed
+  // shared memory: no partial slots, no combine items, no combine kernel.
+  int cluster = 1;
 };
 
 // `rows` is the number of rows of the batch; `sm_count` sizes the key splits so that short

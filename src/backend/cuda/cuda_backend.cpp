@@ -369,7 +369,7 @@ class CudaBackend final : public Backend {
                                  reinterpret_cast<std::intptr_t>(cache.k(0)), reinterpret_cast<std::intptr_t>(cache.v(0)),
                                  c.num_layers, c.num_kv_heads, c.head_dim, c.block_size, c.num_blocks,
                                  in.attention.num_heads, in.attention.num_kv_heads, in.attention.head_dim,
-                                 chunk_plan_.m_tile};
+                                 chunk_plan_.m_tile, chunk_plan_.cluster};
     if (const StepGraphs::Entry* found = graphs_.find(key)) {
       for (std::int32_t id : in.ids) {
         if (id < 0 || id >= found->vocab) fail("token id {} is outside the vocabulary (size {})", id, found->vocab);
@@ -541,6 +541,7 @@ class CudaBackend final : public Backend {
       a.partial_o = area_.partial_o();
       a.partial_ml = area_.partial_ml();
       a.m_tile = chunk_plan_.m_tile;
+      a.cluster = chunk_plan_.cluster;
     } else {
       // Uploaded (when it changed) before the rope kernel below is launched: the attention kernel
       // reads the plan before its pdl_wait (attention_mma.cu).
@@ -557,6 +558,7 @@ class CudaBackend final : public Backend {
       a.partial_o = partial_o_.as<float>();
       a.partial_ml = partial_ml_.as<float>();
       a.m_tile = plan.m_tile;
+      a.cluster = plan.cluster;
     }
     a.out = static_cast<bf16*>(out.data);
     a.out_stride = out.stride;
