@@ -391,28 +391,11 @@ void launch_kernel(const AttentionArgs& a, cudaStream_t stream) {
     WEDLM_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
     configured = true;
   }
-  if (!CLUSTER) {
-    launch(kernel, static_cast<unsigned>(a.work_count), WARPS * 32, bytes, stream, a);
-    return;
-  }
   // Whole clusters: a graph's grid (a capacity) is rounded up, and the blocks past the step's
   // work items, whole clusters of them, exit at once.
-  const unsigned grid = static_cast<unsigned>((a.work_count + a.cluster - 1) / a.cluster * a.cluster);
-  cudaLaunchConfig_t config = {};
-  config.gridDim = dim3(grid);
-  config.blockDim = dim3(WARPS * 32);
-  config.dynamicSmemBytes = bytes;
-  config.stream = stream;
-  cudaLaunchAttribute attributes[2] = {};
-  attributes[0].id = cudaLaunchAttributeClusterDimension;
-  attributes[0].val.clusterDim.x = static_cast<unsigned>(a.cluster);
-  attributes[0].val.clusterDim.y = 1;
-  attributes[0].val.clusterDim.z = 1;
-  attributes[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attributes[1].val.programmaticStreamSerializationAllowed = pdl_enabled() ? 1 : 0;
-  config.attrs = attributes;
-  config.numAttrs = 2;
-  WEDLM_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, a));
+  const int cluster = CLUSTER ? a.cluster : 1;
+  const unsigned grid = static_cast<unsigned>((a.work_count + cluster - 1) / cluster * cluster);
+  launch_clustered(kernel, grid, WARPS * 32, bytes, static_cast<unsigned>(cluster), stream, a);
 }
 
 template <int WARPS, int DP>

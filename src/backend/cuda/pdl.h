@@ -40,20 +40,45 @@ __device__ __forceinline__ void pdl_launch_dependents() {
 bool pdl_enabled();
 void set_pdl_enabled(bool on);
 
-template <typename... Params, typename... Args>
-void launch(void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t shared_bytes, cudaStream_t stream,
-            Args&&... args) {
+// The configuration launch() uses: programmatic serialization as pdl_enabled() says and, when
+// cluster > 1, clusters of `cluster` consecutive blocks along x (grid.x a multiple of it; the
+// cluster shape is the first attribute). `attributes` must outlive the configuration.
+inline cudaLaunchConfig_t launch_config(dim3 grid, dim3 block, std::size_t shared_bytes, cudaStream_t stream,
+                                        unsigned cluster, cudaLaunchAttribute (&attributes)[2]) {
   cudaLaunchConfig_t config = {};
   config.gridDim = grid;
   config.blockDim = block;
   config.dynamicSmemBytes = shared_bytes;
   config.stream = stream;
-  cudaLaunchAttribute attribute[1] = {};
-  attribute[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attribute[0].val.programmaticStreamSerializationAllowed = pdl_enabled() ? 1 : 0;
-  config.attrs = attribute;
-  config.numAttrs = 1;
+  attributes[0] = {};
+  attributes[1] = {};
+  int n = 0;
+  if (cluster > 1) {
+    attributes[n].id = cudaLaunchAttributeClusterDimension;
+    attributes[n].val.clusterDim.x = cluster;
+    attributes[n].val.clusterDim.y = 1;
+    attributes[n].val.clusterDim.z = 1;
+    ++n;
+  }
+  attributes[n].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attributes[n].val.programmaticStreamSerializationAllowed = pdl_enabled() ? 1 : 0;
+  config.attrs = attributes;
+  config.numAttrs = static_cast<unsigned>(n + 1);
+  return config;
+}
+
+template <typename... Params, typename... Args>
+void launch_clustered(void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t shared_bytes, unsigned cluster,
+                      cudaStream_t stream, Args&&... args) {
+  cudaLaunchAttribute attributes[2];
+  const cudaLaunchConfig_t config = launch_config(grid, block, shared_bytes, stream, cluster, attributes);
   WEDLM_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, std::forward<Args>(args)...));
+}
+
+template <typename... Params, typename... Args>
+void launch(void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t shared_bytes, cudaStream_t stream,
+            Args&&... args) {
+  launch_clustered(kernel, grid, block, shared_bytes, 1, stream, std::forward<Args>(args)...);
 }
 
 }  // namespace wedlm::cuda

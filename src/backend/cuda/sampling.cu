@@ -563,24 +563,6 @@ std::size_t shared_bytes(std::int64_t cols) {
          sizeof(int) * static_cast<std::size_t>(units);
 }
 
-cudaLaunchConfig_t launch_config(std::int64_t rows, std::size_t shared, cudaStream_t stream,
-                                 cudaLaunchAttribute (&attributes)[2]) {
-  cudaLaunchConfig_t config = {};
-  config.gridDim = dim3(kRanks, static_cast<unsigned>(rows));
-  config.blockDim = dim3(kThreads);
-  config.dynamicSmemBytes = shared;
-  config.stream = stream;
-  attributes[0].id = cudaLaunchAttributeClusterDimension;
-  attributes[0].val.clusterDim.x = kRanks;
-  attributes[0].val.clusterDim.y = 1;
-  attributes[0].val.clusterDim.z = 1;
-  attributes[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attributes[1].val.programmaticStreamSerializationAllowed = pdl_enabled() ? 1 : 0;
-  config.attrs = attributes;
-  config.numAttrs = 2;
-  return config;
-}
-
 // Opens the kernel up to the shared memory of the widest row (once).
 void configure_kernel() {
   static const bool configured = [] {
@@ -597,8 +579,9 @@ bool sample_logits_supported(std::int64_t cols) {
   if (cols > kSampleMaxCols) return false;
   static const bool fits = [] {
     configure_kernel();
-    cudaLaunchAttribute attributes[2] = {};
-    cudaLaunchConfig_t config = launch_config(1, shared_bytes(kSampleMaxCols), nullptr, attributes);
+    cudaLaunchAttribute attributes[2];
+    cudaLaunchConfig_t config =
+        launch_config(dim3(kRanks), kThreads, shared_bytes(kSampleMaxCols), nullptr, kRanks, attributes);
     config.numAttrs = 1;  // the cluster shape alone decides whether it fits
     int clusters = 0;
     const cudaError_t e = cudaOccupancyMaxActiveClusters(&clusters, sample_logits_kernel, &config);
@@ -617,9 +600,8 @@ void launch_sample_logits(Mat logits, const SampleParams* params, std::int32_t* 
                           cudaStream_t stream) {
   if (logits.rows == 0) return;
   configure_kernel();
-  cudaLaunchAttribute attributes[2] = {};
-  const cudaLaunchConfig_t config = launch_config(logits.rows, shared_bytes(logits.cols), stream, attributes);
-  WEDLM_CUDA_CHECK(cudaLaunchKernelEx(&config, sample_logits_kernel, logits, params, tokens, status));
+  launch_clustered(sample_logits_kernel, dim3(kRanks, static_cast<unsigned>(logits.rows)), kThreads,
+                   shared_bytes(logits.cols), kRanks, stream, logits, params, tokens, status);
 }
 
 }  // namespace wedlm::cuda
