@@ -174,7 +174,18 @@ void BatchEngine::Impl::admit() {
       r = std::move(waiting.front());
       waiting.pop_front();
     }
-    if (!prefill(*r)) {
+    bool admitted = false;
+    try {
+      admitted = prefill(*r);
+    } catch (const std::exception& e) {
+      // Its own prefill failed (a first token that cannot be sampled, say): end this request
+      // alone, as a failed step ends the running ones.
+      std::fprintf(stderr, "wedlm: request %llu failed in its prefill: %s; ending it\n",
+                   static_cast<unsigned long long>(r->id), e.what());
+      finish(std::move(r), FinishReason::none);
+      continue;
+    }
+    if (!admitted) {
       if (running.empty()) {
         // Nothing will ever free blocks for it: the pool is smaller than this one request.
         std::fprintf(stderr, "wedlm: request %llu does not fit the KV pool (%lld blocks); ending it\n",

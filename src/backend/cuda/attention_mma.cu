@@ -421,6 +421,40 @@ void launch_dp(const AttentionArgs& a, cudaStream_t stream) {
 
 }  // namespace
 
+namespace {
+
+template <int DP>
+int max_cluster_for() {
+  static const int largest = [] {
+    constexpr int bytes = (16 * 4 + 4 * kKeyTile) * (DP + 8) * 2;
+    auto kernel = attention_mma_kernel<4, DP, true, true>;
+    if (cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes) != cudaSuccess) {
+      (void)cudaGetLastError();
+      return 1;
+    }
+    for (int cluster = kMaxAttentionCluster; cluster > 1; cluster /= 2) {
+      cudaLaunchAttribute attributes[2];
+      cudaLaunchConfig_t config = launch_config(dim3(cluster), 4 * 32, bytes, nullptr, static_cast<unsigned>(cluster),
+                                                attributes);
+      config.numAttrs = 1;  // the cluster shape alone
+      int clusters = 0;
+      if (cudaOccupancyMaxActiveClusters(&clusters, kernel, &config) == cudaSuccess && clusters > 0) return cluster;
+      (void)cudaGetLastError();
+    }
+    return 1;
+  }();
+  return largest;
+}
+
+}  // namespace
+
+int attention_max_cluster(int head_dim) {
+  if (head_dim <= 32) return max_cluster_for<32>();
+  if (head_dim <= 64) return max_cluster_for<64>();
+  if (head_dim <= 128) return max_cluster_for<128>();
+  return max_cluster_for<256>();
+}
+
 void launch_attention_mma(const AttentionArgs& a, cudaStream_t stream) {
   if (a.m_tile == 16) {
     launch_dp<1>(a, stream);

@@ -36,7 +36,7 @@ bool attention_clusters_enabled() {
 }  // namespace
 
 AttentionPlan plan_attention(std::span<const AttentionSequence> sequences, std::int64_t rows, const AttentionShape& s,
-                             const KvCacheShape& cache, int sm_count) {
+                             const KvCacheShape& cache, int sm_count, int max_cluster) {
   if (s.num_heads % s.num_kv_heads != 0) fail("attention: {} heads are not a multiple of {} KV heads", s.num_heads, s.num_kv_heads);
   if (s.head_dim % 8 != 0 || s.head_dim > kMaxHeadDim) {
     fail("the CUDA attention kernel needs head_dim a multiple of 8 and at most {}, got {}", kMaxHeadDim, s.head_dim);
@@ -112,7 +112,8 @@ AttentionPlan plan_attention(std::span<const AttentionSequence> sequences, std::
   if (attention_clusters_enabled() && m == 64 && base >= kMinClusterTiles) {
     const std::int64_t splits = splits_of(tiles.front());
     const bool uniform = std::all_of(tiles.begin(), tiles.end(), [&](const Tile& t) { return splits_of(t) == splits; });
-    if (uniform && splits > 1 && splits <= kMaxAttentionCluster && (splits & (splits - 1)) == 0 && m % splits == 0) {
+    if (uniform && splits > 1 && splits <= std::min(max_cluster, kMaxAttentionCluster) && (splits & (splits - 1)) == 0 &&
+        m % splits == 0) {
       plan.cluster = static_cast<int>(splits);
     }
   }

@@ -175,6 +175,7 @@ __device__ std::int64_t nth_match(const Row& row, Block& b, std::int64_t need, M
       s.found_unit = -1;
       s.found_id = -1;
     }
+    __syncwarp();  // before another lane writes found_unit
     for (std::int64_t u0 = 0; u0 < row.units; u0 += 32) {
       const int count = u0 + lane < row.units ? b.unit_count[u0 + lane] : 0;
       const int inclusive = warp_inclusive_scan(count, lane);
@@ -503,7 +504,9 @@ __global__ void __launch_bounds__(kThreads, 1) sample_logits_kernel(Mat logits, 
   for (std::int64_t u0 = 0; u0 < row.units; u0 += 32) {
     const double mass = u0 + lane < row.units ? unit_mass[u0 + lane] : 0.0;
     const double inclusive = warp_inclusive_scan(mass, lane);
-    const unsigned crossed = __ballot_sync(0xffffffffu, before + inclusive > target);
+    // Only a unit with mass can hold the crossing (the scan's rounding is not monotone to the
+    // last bit: an empty unit could otherwise look like the one that crosses).
+    const unsigned crossed = __ballot_sync(0xffffffffu, mass > 0 && before + inclusive > target);
     if (crossed != 0) {
       const int first = __ffs(crossed) - 1;
       const double exclusive = __shfl_up_sync(0xffffffffu, inclusive, 1);
