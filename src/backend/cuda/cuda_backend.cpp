@@ -317,7 +317,7 @@ class CudaBackend final : public Backend {
     const std::size_t rows = static_cast<std::size_t>(logits.rows);
     if (draws.size() != rows) throw std::logic_error("sample_logits: one draw per row");
     if (rows == 0) return;
-    if (!sample_logits_supported(logits.cols)) {
+    if (!sample_logits_supported(logits.cols) || logits.rows > kSampleMaxRows) {
       Backend::sample_logits(logits, draws, tokens);
       return;
     }

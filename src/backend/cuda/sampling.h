@@ -24,14 +24,17 @@ enum SampleStatus : std::int32_t { kSampleOk = 0, kSampleNan = 1, kSampleMaxNotF
 // Rows wider than this go through the host sampler (the kernel keeps a partial sum per 256 ids
 // in shared memory).
 constexpr std::int64_t kSampleMaxCols = std::int64_t{1} << 20;
+// Rows of one launch at most (they are the grid's y dimension); more go through the host sampler.
+constexpr std::int64_t kSampleMaxRows = 65535;
 
 // Whether launch_sample_logits can run rows of `cols` logits here: no wider than
 // kSampleMaxCols, and a cluster of the kernel's blocks fits the device (a partitioned GPU may
 // have too few multiprocessors to a cluster). Otherwise the caller samples on the host.
 bool sample_logits_supported(std::int64_t cols);
 
-// A cluster of blocks per row of `logits` (x.cols <= kSampleMaxCols): tokens[r] and status[r],
-// device arrays of x.rows entries; params is a device array of x.rows entries.
+// A cluster of blocks per row of `logits` (x.cols <= kSampleMaxCols, x.rows <= kSampleMaxRows):
+// tokens[r] and status[r], device arrays of x.rows entries; params is a device array of x.rows
+// entries.
 void launch_sample_logits(Mat logits, const SampleParams* params, std::int32_t* tokens, std::int32_t* status,
                           cudaStream_t stream);
 
