@@ -40,7 +40,7 @@ struct BatchEngine::Impl {
   LoadedModel model;
   BatchOptions options;
   std::unique_ptr<KvCache> pool;
-  ForwardOutput forward_output;  // every forward's, reused (its whole-row buffer keeps its pages)
+  ForwardOutput forward_output;  // every forward's, reused (forward_rows keeps its storage)
   std::unique_ptr<BlockAllocator> allocator;
   std::unique_ptr<PrefixCache> prefix;
 
@@ -246,17 +246,11 @@ void BatchEngine::Impl::step() {
     model.transformer->forward_rows(*pool, batch, out);
   }
   std::size_t offset = 0;
-  std::vector<std::vector<LogitRow>> rows_of(running.size());
-  for (std::size_t i = 0; i < running.size(); ++i) {
-    Request& r = *running[i];
-    const std::size_t count = r.rows.ids.empty() ? 0 : r.rows.logit_rows.size();
-    rows_of[i] = logit_rows_of(out, offset, count);
-    offset += count;
-  }
   std::vector<std::unique_ptr<Request>> still_running;
-  for (std::size_t i = 0; i < running.size(); ++i) {
-    auto& r = running[i];
-    const std::vector<LogitRow>& rows = rows_of[i];
+  for (auto& r : running) {
+    const std::size_t count = r->rows.ids.empty() ? 0 : r->rows.logit_rows.size();
+    const std::vector<LogitRow> rows = logit_rows_of(out, offset, count);
+    offset += count;
     ++r->result.forwards;
     StepResult step = r->seq.apply(rows);
     r->kv_valid = r->seq.kv_length();

@@ -35,7 +35,6 @@ DecodeLimits limits_for(const GenerateRequest& req, const ModelInfo& model) {
 
 SequenceDecoder::SequenceDecoder(const GenerateRequest& req, const ModelInfo& model)
     : mode_(req.mode),
-      vocab_(model.vocab_size),
       prompt_length_(static_cast<std::int64_t>(req.prompt.size())),
       tokens_(req.prompt),
       sampler_(req.sampling) {

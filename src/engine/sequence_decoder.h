@@ -68,7 +68,6 @@ class SequenceDecoder {
   void add_draws(std::size_t rows, std::vector<RowDraw>& draws);
 
   DecodeMode mode_;
-  std::int64_t vocab_;
   std::int64_t prompt_length_;
   std::vector<std::int32_t> tokens_;
   std::optional<WedlmWindow> window_;

@@ -52,12 +52,12 @@ class Transformer {
   // sequence's logit rows, sequence after sequence.
   std::vector<float> forward_batch(KvCache& cache, std::span<const ForwardRequest> sequences);
   // The same pass, returning entropy, argmax and token (sampled with the request's draws, else the
-  // argmax) of every wanted row, and whole rows only for the
-  // sequences that ask (the lm_head output never leaves the device otherwise).
+  // argmax) of every wanted row, and whole rows only for the sequences that ask (the lm_head
+  // output never leaves the device otherwise).
   ForwardOutput forward_rows(KvCache& cache, std::span<const ForwardRequest> sequences);
-  // The same into `output`, reusing its storage: a decode loop that keeps one ForwardOutput
-  // pays for its whole-row buffer (vocab floats a sampled row, 19 MB for a 32-row step) once,
-  // not with fresh pages every step.
+  // The same into `output`, reusing its storage: a loop that keeps one ForwardOutput pays for
+  // its buffers (whole rows: vocab floats each, 19 MB for 32) once, not with fresh pages every
+  // forward.
   void forward_rows(KvCache& cache, std::span<const ForwardRequest> sequences, ForwardOutput& output);
 
  private:
