@@ -18,7 +18,16 @@ namespace {
 struct Case {
   std::vector<std::int64_t> rows, contexts;  // per sequence
   int sm_count;
+  ClusterCapacity clusters{};  // unbounded unless given
 };
+
+ClusterCapacity capacity(int of2, int of4, int of8) {
+  ClusterCapacity c;
+  c.active[1] = of2;
+  c.active[2] = of4;
+  c.active[3] = of8;
+  return c;
+}
 
 template <typename T>
 std::vector<T> unpack(const AttentionPlan& plan, std::int64_t at, int count) {
@@ -33,7 +42,9 @@ TEST(CudaAttentionPlan, SplitsCoverEveryKeyOnceAndBalanced) {
   const std::vector<Case> cases = {{{1}, {512}, 132},      {{1}, {4096}, 132},     {{32}, {4096}, 132},
                                    {{32}, {512}, 132},     {{16}, {4096}, 132},    {{64}, {4000}, 132},
                                    {{1, 1, 1}, {5, 300, 9000}, 132}, {{7, 25}, {0, 777}, 8},
-                                   {{2048}, {0}, 132},     {{3}, {70}, 1}};
+                                   {{2048}, {0}, 132},     {{3}, {70}, 1},
+                                   // The H200's capacity (30 clusters of 8 at once), and 15 of 8.
+                                   {{32}, {512}, 132, capacity(132, 62, 30)}, {{32}, {512}, 132, capacity(132, 62, 15)}};
   for (const Case& c : cases) {
     SCOPED_TRACE(::testing::Message() << "sequences " << c.rows.size() << " rows[0] " << c.rows[0] << " context[0] "
                                       << c.contexts[0] << " sms " << c.sm_count);
@@ -58,7 +69,7 @@ TEST(CudaAttentionPlan, SplitsCoverEveryKeyOnceAndBalanced) {
     cache.head_dim = shape.head_dim;
     cache.block_size = block_size;
     cache.num_blocks = blocks;
-    const AttentionPlan plan = plan_attention(seqs, rows, shape, cache, c.sm_count);
+    const AttentionPlan plan = plan_attention(seqs, rows, shape, cache, c.sm_count, c.clusters);
     const auto work = unpack<AttnWork>(plan, plan.work_at, plan.work_count);
     const auto combine = unpack<AttnCombine>(plan, plan.combine_at, plan.combine_count);
 
@@ -124,9 +135,12 @@ TEST(CudaAttentionPlan, SplitsCoverEveryKeyOnceAndBalanced) {
     }
     // A 32-row step of one sequence (16 tiles x KV heads) merges its 8 splits in a cluster at
     // 512 keys; at 4096 keys it splits 16 ways, more than a cluster takes. One row (8 tiles x
-    // KV heads) keeps the combine kernel.
+    // KV heads) keeps the combine kernel, and so does a plan whose 16 clusters do not all fit.
     if (c.rows.size() == 1 && c.rows[0] == 32 && c.sm_count == 132) {
-      EXPECT_EQ(plan.cluster, c.contexts[0] == 512 ? 8 : 1);
+      EXPECT_EQ(plan.cluster, c.contexts[0] == 512 && c.clusters.of(8) >= 16 ? 8 : 1);
+    }
+    if (plan.cluster > 1) {
+      EXPECT_LE(static_cast<std::int64_t>(ranges.size()), c.clusters.of(plan.cluster)) << "clusters past one wave";
     }
     if (c.rows.size() == 1 && c.rows[0] == 1) {
       EXPECT_EQ(plan.cluster, 1);

@@ -68,6 +68,13 @@ constexpr int kAttentionCtasPerSm = 2;
 // clusters of 8 (512 keys) 5.27 -> 5.18 ms; of 16 (4096 keys) 5.65 -> 6.24 ms, so not used.
 constexpr int kMaxAttentionCluster = 8;
 
+// Clusters of split CTAs the GPU runs at once, by cluster size (index log2: sizes 2, 4, 8; 0:
+// such a cluster does not fit). A plan forms clusters only where all of them run in one wave.
+struct ClusterCapacity {
+  int active[4] = {0, 1 << 30, 1 << 30, 1 << 30};
+  int of(int cluster) const { return active[cluster == 2 ? 1 : cluster == 4 ? 2 : cluster == 8 ? 3 : 0]; }
+};
+
 // Writes row r's k and v to physical slot row_slot[r] (block * block_size + offset).
 void launch_kv_scatter(const bf16* qkv, std::int64_t qkv_stride, std::int64_t rows, const std::int32_t* row_slot,
                        int num_heads, int num_kv_heads, int head_dim, int block_size, bf16* k_cache, bf16* v_cache,

@@ -7,6 +7,8 @@
 #include <cuda_bf16.h>
 
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 
 #include "backend/cuda/attention.h"
 #include "backend/cuda/attention_mma.h"
@@ -424,35 +426,44 @@ void launch_dp(const AttentionArgs& a, cudaStream_t stream) {
 namespace {
 
 template <int DP>
-int max_cluster_for() {
-  static const int largest = [] {
+ClusterCapacity capacity_for() {
+  static const ClusterCapacity capacity = [] {
+    ClusterCapacity c;
+    c.active[1] = c.active[2] = c.active[3] = 0;
     constexpr int bytes = (16 * 4 + 4 * kKeyTile) * (DP + 8) * 2;
     auto kernel = attention_mma_kernel<4, DP, true, true>;
     if (cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes) != cudaSuccess) {
       (void)cudaGetLastError();
-      return 1;
+      return c;
     }
-    for (int cluster = kMaxAttentionCluster; cluster > 1; cluster /= 2) {
+    for (int size = 2, i = 1; size <= kMaxAttentionCluster; size *= 2, ++i) {
       cudaLaunchAttribute attributes[2];
-      cudaLaunchConfig_t config = launch_config(dim3(cluster), 4 * 32, bytes, nullptr, static_cast<unsigned>(cluster),
-                                                attributes);
+      cudaLaunchConfig_t config = launch_config(dim3(size), 4 * 32, bytes, nullptr, static_cast<unsigned>(size), attributes);
       config.numAttrs = 1;  // the cluster shape alone
       int clusters = 0;
-      if (cudaOccupancyMaxActiveClusters(&clusters, kernel, &config) == cudaSuccess && clusters > 0) return cluster;
-      (void)cudaGetLastError();
+      if (cudaOccupancyMaxActiveClusters(&clusters, kernel, &config) == cudaSuccess) {
+        c.active[i] = clusters;
+      } else {
+        (void)cudaGetLastError();
+      }
     }
-    return 1;
+    const char* log = std::getenv("WEDLM_CUDA_ATTN_LOG");
+    if (log != nullptr && *log == '1') {
+      std::fprintf(stderr, "attention clusters at once (head size %d): %d of 2, %d of 4, %d of 8\n", DP, c.active[1],
+                   c.active[2], c.active[3]);
+    }
+    return c;
   }();
-  return largest;
+  return capacity;
 }
 
 }  // namespace
 
-int attention_max_cluster(int head_dim) {
-  if (head_dim <= 32) return max_cluster_for<32>();
-  if (head_dim <= 64) return max_cluster_for<64>();
-  if (head_dim <= 128) return max_cluster_for<128>();
-  return max_cluster_for<256>();
+ClusterCapacity attention_cluster_capacity(int head_dim) {
+  if (head_dim <= 32) return capacity_for<32>();
+  if (head_dim <= 64) return capacity_for<64>();
+  if (head_dim <= 128) return capacity_for<128>();
+  return capacity_for<256>();
 }
 
 void launch_attention_mma(const AttentionArgs& a, cudaStream_t stream) {

@@ -8,9 +8,9 @@ namespace wedlm::cuda {
 // takes m_tile 128 (eight warps).
 void launch_attention_mma(const AttentionArgs& args, cudaStream_t stream);
 
-// The largest cluster of split CTAs (a power of two up to kMaxAttentionCluster, or 1) whose
-// blocks fit this GPU at once for heads of `head_dim`: a partitioned GPU may have too few
-// multiprocessors to a cluster. Queried once per padded head size.
-int attention_max_cluster(int head_dim);
+// How many clusters of split CTAs of each size run on this GPU at once for heads of `head_dim`
+// (cudaOccupancyMaxActiveClusters; a partitioned GPU may fit none). Queried once per padded
+// head size; WEDLM_CUDA_ATTN_LOG=1 prints it (H200: 132 of 2, 62 of 4, 30 of 8 at head_dim 128).
+ClusterCapacity attention_cluster_capacity(int head_dim);
 
 }  // namespace wedlm::cuda

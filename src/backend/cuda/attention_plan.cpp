@@ -36,7 +36,7 @@ bool attention_clusters_enabled() {
 }  // namespace
 
 AttentionPlan plan_attention(std::span<const AttentionSequence> sequences, std::int64_t rows, const AttentionShape& s,
-                             const KvCacheShape& cache, int sm_count, int max_cluster) {
+                             const KvCacheShape& cache, int sm_count, const ClusterCapacity& clusters) {
   if (s.num_heads % s.num_kv_heads != 0) fail("attention: {} heads are not a multiple of {} KV heads", s.num_heads, s.num_kv_heads);
   if (s.head_dim % 8 != 0 || s.head_dim > kMaxHeadDim) {
     fail("the CUDA attention kernel needs head_dim a multiple of 8 and at most {}, got {}", kMaxHeadDim, s.head_dim);
@@ -107,13 +107,14 @@ AttentionPlan plan_attention(std::span<const AttentionSequence> sequences, std::
   // is what it would be anyway, and the combine kernel, with the partials' round trip through
   // memory, goes away. H200: a 32-row step at 512 keys (16 tiles x KV heads, 8 splits) 5.27 ->
   // 5.18 ms; a one-row step at 512 keys (8, 8 splits) went 4.56 -> 4.64, so few tiles keep the
-  // combine kernel.
+  // combine kernel. All the clusters must run at once, or those past the GPU's capacity wait
+  // for a second wave (NOTES.md, "The cluster-groups round").
   constexpr std::int64_t kMinClusterTiles = 16;
   if (attention_clusters_enabled() && m == 64 && base >= kMinClusterTiles) {
     const std::int64_t splits = splits_of(tiles.front());
     const bool uniform = std::all_of(tiles.begin(), tiles.end(), [&](const Tile& t) { return splits_of(t) == splits; });
-    if (uniform && splits > 1 && splits <= std::min(max_cluster, kMaxAttentionCluster) && (splits & (splits - 1)) == 0 &&
-        m % splits == 0) {
+    if (uniform && splits > 1 && splits <= kMaxAttentionCluster && (splits & (splits - 1)) == 0 && m % splits == 0 &&
+        base <= clusters.of(static_cast<int>(splits))) {
       plan.cluster = static_cast<int>(splits);
     }
   }

@@ -29,9 +29,9 @@ struct AttentionPlan {
 };
 
 // `rows` is the number of rows of the batch; `sm_count` sizes the key splits so that short
-// batches still fill the GPU; `max_cluster` bounds the clusters of split CTAs
-// (attention_max_cluster: what fits the GPU).
+// batches still fill the GPU; `clusters` says how many clusters of split CTAs of each size run
+// at once (attention_cluster_capacity: what fits the GPU).
 AttentionPlan plan_attention(std::span<const AttentionSequence> sequences, std::int64_t rows, const AttentionShape& shape,
-                             const KvCacheShape& cache, int sm_count, int max_cluster = kMaxAttentionCluster);
+                             const KvCacheShape& cache, int sm_count, const ClusterCapacity& clusters = {});
 
 }  // namespace wedlm::cuda

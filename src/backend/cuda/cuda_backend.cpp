@@ -359,7 +359,7 @@ class CudaBackend final : public Backend {
     if (!graphs_enabled_ || rows == 0 || rows > StepArea::kMaxRows || in.cache == nullptr) return false;
     auto& cache = static_cast<CudaKvCache&>(*in.cache);
     chunk_plan_ = plan_attention(in.sequences, rows, in.attention, cache.shape(), sm_count_,
-                                 attention_max_cluster(static_cast<int>(in.attention.head_dim)));
+                                 attention_cluster_capacity(static_cast<int>(in.attention.head_dim)));
     if (area_.ensure(in.attention, sm_count_, chunk_plan_.work_at - chunk_plan_.tables_at)) {
       // Recorded graphs point into the old area.
       WEDLM_CUDA_CHECK(cudaStreamSynchronize(stream_));
@@ -643,7 +643,7 @@ class CudaBackend final : public Backend {
       signature_.insert(signature_.end(), s.block_table.begin(), s.block_table.end());
     }
     if (signature_ != plan_signature_) {
-      plan_ = plan_attention(sequences, rows, shape, cache, sm_count_, attention_max_cluster(static_cast<int>(shape.head_dim)));
+      plan_ = plan_attention(sequences, rows, shape, cache, sm_count_, attention_cluster_capacity(static_cast<int>(shape.head_dim)));
       plan_signature_ = signature_;
       const std::size_t dp = static_cast<std::size_t>(padded_head_dim(static_cast<int>(shape.head_dim)));
       const std::size_t slots = static_cast<std::size_t>(plan_.partial_slots) * static_cast<std::size_t>(plan_.m_tile);

@@ -122,6 +122,26 @@ __device__ __forceinline__ T warp_inclusive_scan(T v, int lane) {
   return v;
 }
 
+// Warp-wide: the first of `n` units (32 a round) whose value and running total (inclusive)
+// satisfy `crosses`; -1 when none does. `before_unit` receives the running total before it
+// (the scan's exclusive sum, as every lane computes it).
+template <typename T, typename Value, typename Crosses>
+__device__ std::int64_t first_crossing(std::int64_t n, int lane, Value&& value, Crosses&& crosses, T& before_unit) {
+  T before = 0;
+  for (std::int64_t u0 = 0; u0 < n; u0 += 32) {
+    const T v = u0 + lane < n ? value(u0 + lane) : T(0);
+    const T inclusive = warp_inclusive_scan(v, lane);
+    const unsigned hit = __ballot_sync(0xffffffffu, crosses(v, before + inclusive));
+    if (hit != 0) {
+      const int first = __ffs(hit) - 1;
+      const T exclusive = __shfl_up_sync(0xffffffffu, inclusive, 1);
+      before_unit = __shfl_sync(0xffffffffu, before + (lane == 0 ? T(0) : exclusive), first);
+      return u0 + first;
+    }
+    before += __shfl_sync(0xffffffffu, inclusive, 31);
+  }
+  return -1;
+}
 
 // Per block; the lead's copy holds what the cluster found and decided.
 struct Shared {
@@ -137,7 +157,7 @@ struct Shared {
   // Decisions of the lead, read by every block.
   std::uint32_t key;
   std::int64_t above;
-  std::int64_t found_unit, found_id, need;
+  std::int64_t found_id, need;
   int use_p;
   std::int64_t ties_p;
   double target_p, above_p;
@@ -171,26 +191,14 @@ __device__ std::int64_t nth_match(const Row& row, Block& b, std::int64_t need, M
   if (b.is_lead() && warp == 0) {
     Shared& s = b.s;
     std::int64_t before = 0;
+    const std::int64_t unit = first_crossing<std::int64_t>(
+        row.units, lane, [&](std::int64_t u) { return static_cast<std::int64_t>(b.unit_count[u]); },
+        [&](std::int64_t, std::int64_t total) { return total >= need; }, before);
     if (lane == 0) {
-      s.found_unit = -1;
       s.found_id = -1;
-    }
-    __syncwarp();  // before another lane writes found_unit
-    for (std::int64_t u0 = 0; u0 < row.units; u0 += 32) {
-      const int count = u0 + lane < row.units ? b.unit_count[u0 + lane] : 0;
-      const int inclusive = warp_inclusive_scan(count, lane);
-      const unsigned reached = __ballot_sync(0xffffffffu, before + inclusive >= need);
-      if (reached != 0) {
-        if (lane == __ffs(reached) - 1) {
-          s.found_unit = u0 + lane;
-          s.need = need - (before + inclusive - count);
-        }
-        break;
-      }
-      before += __shfl_sync(0xffffffffu, inclusive, 31);
+      s.need = need - before;
     }
     __syncwarp();
-    const std::int64_t unit = s.found_unit;
     if (unit >= 0) {
       const uint4 raw = row.load(unit, lane);
       int count = 0;
@@ -498,24 +506,12 @@ __global__ void __launch_bounds__(kThreads, 1) sample_logits_kernel(Mat logits, 
   for (std::int64_t u = lane; u < row.units; u += 32) total += unit_mass[u];
   total = warp_sum(total);
   const double target = p.uniform * total;
-  std::int64_t unit = -1;
+  // Only a unit with mass can hold the crossing (the scan's rounding is not monotone to the last
+  // bit: an empty unit could otherwise look like the one that crosses).
   double unit_start = 0.0;
-  double before = 0.0;
-  for (std::int64_t u0 = 0; u0 < row.units; u0 += 32) {
-    const double mass = u0 + lane < row.units ? unit_mass[u0 + lane] : 0.0;
-    const double inclusive = warp_inclusive_scan(mass, lane);
-    // Only a unit with mass can hold the crossing (the scan's rounding is not monotone to the
-    // last bit: an empty unit could otherwise look like the one that crosses).
-    const unsigned crossed = __ballot_sync(0xffffffffu, mass > 0 && before + inclusive > target);
-    if (crossed != 0) {
-      const int first = __ffs(crossed) - 1;
-      const double exclusive = __shfl_up_sync(0xffffffffu, inclusive, 1);
-      unit = u0 + first;
-      unit_start = __shfl_sync(0xffffffffu, before + (lane == 0 ? 0.0 : exclusive), first);
-      break;
-    }
-    before += __shfl_sync(0xffffffffu, inclusive, 31);
-  }
+  const std::int64_t unit = first_crossing<double>(
+      row.units, lane, [&](std::int64_t u) { return unit_mass[u]; },
+      [&](double mass, double total) { return mass > 0 && total > target; }, unit_start);
   // Rounding kept the running sum under the target: the last positive weight, as the host does.
   std::int64_t token = static_cast<std::int64_t>(s.last_positive) - 1;
   if (unit >= 0) {
