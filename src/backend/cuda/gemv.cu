@@ -1,11 +1,14 @@
 #include "backend/cuda/gemv.h"
 
+#include <cooperative_groups.h>
+
 #include <cstdint>
 #include <type_traits>
 
 #include "backend/cuda/activation.cuh"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/pdl.h"
+#include "backend/cuda/tensor_map.h"
 
 namespace wedlm::cuda {
 
@@ -566,6 +569,296 @@ void launch_gemm_x(const GemmArgs& g, cudaStream_t stream) {
   });
 }
 
+// Variants 8-11 (WeDLM steps, <= 32 rows): 64 output features a block, weights and x staged in
+// shared memory by the TMA engine (one instruction moves a 32-row x 64-k box, 128-byte swizzled
+// so that ldmatrix reads are conflict-free; nothing is held in registers while it is in flight),
+// kBulkStages chunks of 128 k deep: ~128 KB of weights in flight a multiprocessor, where gemm_x's
+// register prefetch holds ~64 KB. (1D bulk copies of one row's 256 bytes were tried first: ~45
+// cycles an instruction capped them at ~1 TB/s.) One producer thread issues the copies, the first
+// stages' weights before pdl_wait(); 4 or 8 consumer warps multiply (ldmatrix + mma.sync) and
+// release each stage through an mbarrier. k may also be split 2 ways: the halves of a feature
+// tile run as a thread block cluster and rank r adds up half of the tile's outputs over both
+// ranks in rank order, so every run gives the same sums. H200, tuner times (us, cuBLASLt's best
+// in brackets; NOTES.md "The TMA GEMM round"): 16 rows o 10.1 (13.4), down 29.7 (29.4), gate_up
+// 54.3 (51.3); 32 rows o 13.3 (13.4), down 34.2 (30.4), gate_up 59.9 (51.5), qkv 21.2 (15.5).
+constexpr int kBulkStages = 4;
+constexpr int kBulkChunk = 128;  // k a stage: two 64-k (128-byte) swizzle spans
+constexpr int kBulkWeightBytes = 64 * kBulkChunk * 2;  // a stage's 64 features
+
+template <int TILES>
+__host__ __device__ constexpr int bulk_stage_bytes() {
+  return kBulkWeightBytes + TILES * 8 * kBulkChunk * 2;
+}
+template <int TILES>
+__host__ __device__ constexpr int bulk_shared_bytes() {
+  return kBulkStages * bulk_stage_bytes<TILES>() + 1024;  // + alignment of the swizzled stages
+}
+
+// Global row of a block's local feature f (SILU: 0-31 gate rows, 32-63 the matching up rows).
+template <bool SILU>
+__device__ __forceinline__ std::int64_t bulk_feature(const GemmArgs& g, std::int64_t tile, int f) {
+  if constexpr (SILU) return (f >= 32 ? g.n / 2 : 0) + tile * 32 + f % 32;
+  return tile * 64 + f;
+}
+
+__device__ __forceinline__ unsigned shared_address(const void* p) {
+  return static_cast<unsigned>(__cvta_generic_to_shared(p));
+}
+__device__ __forceinline__ void mbar_init(unsigned bar, unsigned count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(bar), "r"(count) : "memory");
+}
+__device__ __forceinline__ void mbar_expect_tx(unsigned bar, unsigned bytes) {
+  asm volatile("mbarrier.expect_tx.relaxed.cta.shared::cta.b64 [%0], %1;" ::"r"(bar), "r"(bytes) : "memory");
+}
+__device__ __forceinline__ void mbar_arrive_expect_tx(unsigned bar, unsigned bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(bar), "r"(bytes) : "memory");
+}
+__device__ __forceinline__ void mbar_arrive(unsigned bar) {
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(bar) : "memory");
+}
+__device__ __forceinline__ void mbar_wait(unsigned bar, unsigned parity) {
+  unsigned done = 0;
+  do {
+    asm volatile(
+        "{\n .reg .pred p;\n mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n selp.u32 %0, 1, 0, p;\n}"
+        : "=r"(done)
+        : "r"(bar), "r"(parity)
+        : "memory");
+  } while (done == 0);
+}
+// Box {64 k, rows} of a 2D tensor map at (k, row) into shared memory, counted on `bar`.
+__device__ __forceinline__ void tma_load(unsigned dst, const CUtensorMap& map, int k, int row, unsigned bar) {
+  asm volatile(
+      "cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];" ::"r"(
+          dst),
+      "l"(reinterpret_cast<std::uint64_t>(&map)), "r"(k), "r"(row), "r"(bar)
+      : "memory");
+}
+__device__ __forceinline__ void ldmatrix_x4(unsigned (&r)[4], unsigned addr) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(addr));
+}
+// Byte offset of row r's 16-byte chunk c in a 128-byte-swizzled span of rows (1024-byte aligned).
+__device__ __forceinline__ unsigned swizzled(int r, int c) {
+  return static_cast<unsigned>(r * 128 + ((c ^ (r & 7)) << 4));
+}
+
+// KGROUPS: 4 consumer warps (16 features each) per group; groups split a stage's k (more warps to
+// hide the multiply's latency without more x traffic) and add their sums at the end.
+template <int TILES, int KGROUPS, bool SILU, bool CLUSTER>
+__global__ void __launch_bounds__((4 * KGROUPS + 1) * 32) gemm_bulk_kernel(GemmArgs g, const __grid_constant__ CUtensorMap w_map,
+                                                                 const __grid_constant__ CUtensorMap x_map) {
+  pdl_launch_dependents();
+  namespace cg = cooperative_groups;
+  static_assert(TILES % 2 == 0, "x fragments are loaded for two 8-row tiles at once");
+  constexpr int kRows = TILES * 8, kFeatures = 64, kOutputs = SILU ? kFeatures / 2 : kFeatures;
+  constexpr int kConsumers = 4 * KGROUPS, kThreads = (kConsumers + 1) * 32;
+  constexpr int kStage = bulk_stage_bytes<TILES>(), kXHalf = kRows * 128, kWeightBytes = kBulkWeightBytes;
+  static_assert(kBulkStages * kStage >= static_cast<int>(sizeof(float)) * kFeatures * kRows, "the sums fit");
+  extern __shared__ unsigned char bulk_smem[];
+  unsigned char* stages = bulk_smem + ((1024 - shared_address(bulk_smem) % 1024) % 1024);
+  __shared__ __align__(8) std::uint64_t full[kBulkStages], empty[kBulkStages];
+  const int splits = CLUSTER ? static_cast<int>(cg::this_cluster().num_blocks()) : 1;
+  const int rank = CLUSTER ? static_cast<int>(cg::this_cluster().block_rank()) : 0;
+  const std::int64_t tile = blockIdx.x / splits;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int chunks = static_cast<int>(g.k / kBulkChunk) / splits, chunk0 = rank * chunks;
+  const int rows = static_cast<int>(g.rows);
+  const unsigned base = shared_address(stages);
+  auto full_bar = [&](int s) { return shared_address(&full[s]); };
+  auto empty_bar = [&](int s) { return shared_address(&empty[s]); };
+  if (threadIdx.x == 0) {
+    for (int s = 0; s < kBulkStages; ++s) {
+      mbar_init(full_bar(s), 1);
+      mbar_init(empty_bar(s), kConsumers);
+    }
+    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+  }
+  __syncthreads();
+
+  float acc[TILES][4];
+#pragma unroll
+  for (int j = 0; j < TILES; ++j) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.0f;
+  if (warp == kConsumers) {
+    if (lane == 0) {
+      // Each 32 local features are one box (of 32 consecutive rows: SILU halves are multiples of 32).
+      auto issue_w = [&](int c) {
+        const unsigned stage = base + static_cast<unsigned>((c % kBulkStages) * kStage);
+        for (int h = 0; h < 2; ++h) {
+          const int k = (chunk0 + c) * kBulkChunk + h * 64;
+          for (int box = 0; box < kFeatures / 32; ++box) {
+            tma_load(stage + h * (kWeightBytes / 2) + box * 32 * 128, w_map, k,
+                     static_cast<int>(bulk_feature<SILU>(g, tile, box * 32)), full_bar(c % kBulkStages));
+          }
+        }
+      };
+      auto issue_x = [&](int c) {
+        const unsigned stage = base + static_cast<unsigned>((c % kBulkStages) * kStage + kWeightBytes);
+        for (int h = 0; h < 2; ++h) {
+          tma_load(stage + h * kXHalf, x_map, (chunk0 + c) * kBulkChunk + h * 64, 0, full_bar(c % kBulkStages));
+        }
+      };
+      // Weights depend on no earlier kernel: the first stages' are in flight before pdl_wait().
+      const int early = chunks < kBulkStages ? chunks : kBulkStages;
+      for (int c = 0; c < early; ++c) {
+        mbar_expect_tx(full_bar(c), kWeightBytes);
+        issue_w(c);
+      }
+      pdl_wait();
+      for (int c = 0; c < early; ++c) {
+        mbar_arrive_expect_tx(full_bar(c), 2 * kXHalf);
+        issue_x(c);
+      }
+      for (int c = early; c < chunks; ++c) {
+        const int s = c % kBulkStages;
+        mbar_wait(empty_bar(s), static_cast<unsigned>((c / kBulkStages - 1) & 1));
+        mbar_arrive_expect_tx(full_bar(s), kWeightBytes + 2 * kXHalf);
+        issue_w(c);
+        issue_x(c);
+      }
+    }
+  } else {
+    // Consumers: warp w multiplies local weight rows (w % 4) * 16 .. + 15 by every x row, over
+    // its group's share of each stage's k.
+    constexpr int kSteps = kBulkChunk / 16 / KGROUPS;
+    const int group = warp / 4;
+    const int a_row = (warp % 4) * 16 + (lane & 7) + ((lane >> 3) & 1) * 8, a_chunk = lane >> 4;
+    const int b_row = (lane >> 4) * 8 + (lane & 7), b_chunk = (lane >> 3) & 1;
+    for (int c = 0; c < chunks; ++c) {
+      const int s = c % kBulkStages;
+      mbar_wait(full_bar(s), static_cast<unsigned>((c / kBulkStages) & 1));
+      const unsigned stage = base + static_cast<unsigned>(s * kStage);
+#pragma unroll
+      for (int q = 0; q < kSteps; ++q) {
+        const int ks = group * kSteps + q, h = ks / 4, c0 = (ks % 4) * 2;
+        unsigned a[4];
+        ldmatrix_x4(a, stage + h * (kWeightBytes / 2) + swizzled(a_row, c0 + a_chunk));
+#pragma unroll
+        for (int j = 0; j < TILES; j += 2) {
+          unsigned b[4];
+          ldmatrix_x4(b, stage + kWeightBytes + h * kXHalf + swizzled(j * 8 + b_row, c0 + b_chunk));
+          mma16816(acc[j], a[0], a[1], a[2], a[3], b[0], b[1]);
+          mma16816(acc[j + 1], a[0], a[1], a[2], a[3], b[2], b[3]);
+        }
+      }
+      __syncwarp();
+      if (lane == 0) mbar_arrive(empty_bar(s));
+    }
+  }
+  pdl_wait();  // (long done by now) before this thread's first write
+  __syncthreads();  // every stage consumed: the stage memory takes the sums
+  // Sums by local feature (warp * 16 + fragment row; SILU: gate f, its up f + 32) x row.
+  float* sums = reinterpret_cast<float*>(stages);
+  const int gi = lane / 4, t = lane % 4;
+  auto sum_index = [&](int j, int e) { return ((warp % 4) * 16 + gi + (e >= 2 ? 8 : 0)) * kRows + j * 8 + 2 * t + (e & 1); };
+  if (warp < 4) {
+#pragma unroll
+    for (int j = 0; j < TILES; ++j) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) sums[sum_index(j, e)] = acc[j][e];
+    }
+  }
+  if constexpr (KGROUPS == 2) {
+    __syncthreads();
+    if (warp >= 4 && warp < 8) {
+#pragma unroll
+      for (int j = 0; j < TILES; ++j) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) sums[sum_index(j, e)] += acc[j][e];
+      }
+    }
+  }
+  if constexpr (CLUSTER) {
+    cg::this_cluster().sync();
+  } else {
+    __syncthreads();
+  }
+  const int per = kOutputs / splits;
+  for (int i = static_cast<int>(threadIdx.x); i < per * kRows; i += kThreads) {
+    const int r = i / per, f = rank * per + i % per;
+    if (r >= rows) continue;
+    float v = 0.0f, up = 0.0f;
+    for (int k = 0; k < splits; ++k) {
+      const float* other = CLUSTER ? cg::this_cluster().map_shared_rank(sums, k) : sums;
+      v += other[f * kRows + r];
+      if (SILU) up += other[(f + kOutputs) * kRows + r];
+    }
+    const std::int64_t feature = bulk_feature<SILU>(g, tile, f);
+    if (g.bias != nullptr) v += __bfloat162float(g.bias[feature]);
+    if constexpr (SILU) {
+      if (g.bias != nullptr) up += __bfloat162float(g.bias[feature + g.n / 2]);
+      g.out[r * g.ldout + feature] = silu_times(__bfloat162float(__float2bfloat16(v)), __bfloat162float(__float2bfloat16(up)));
+    } else {
+      g.out[r * g.ldout + feature] = __float2bfloat16(v);
+    }
+  }
+  if constexpr (CLUSTER) cg::this_cluster().sync();  // no block leaves while another reads its memory
+}
+
+// Variants 8-11: (k groups, k splits) = (1, 1), (1, 2), (2, 1), (2, 2).
+int split_of(int variant) { return variant % 2 == 0 ? 1 : 2; }
+int bulk_kgroups(int variant) { return variant < 10 ? 1 : 2; }
+
+template <int TILES, int KGROUPS, bool SILU, bool CLUSTER>
+void launch_bulk_tier(const GemmArgs& g, int splits, cudaStream_t stream) {
+  auto kernel = gemm_bulk_kernel<TILES, KGROUPS, SILU, CLUSTER>;
+  constexpr int bytes = bulk_shared_bytes<TILES>();
+  static bool configured = false;
+  if (!configured) {
+    WEDLM_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
+    configured = true;
+  }
+  const CUtensorMap w_map = bf16_tensor_map(g.w, g.n, g.k, g.k, 32);
+  const CUtensorMap x_map = bf16_tensor_map(g.x, g.rows, g.k, g.ldx, TILES * 8);
+  const unsigned blocks = static_cast<unsigned>(g.n / 64 * splits);
+  launch_clustered(kernel, blocks, (4 * KGROUPS + 1) * 32, bytes, static_cast<unsigned>(splits), stream, g, w_map, x_map);
+}
+
+template <int KGROUPS>
+void launch_bulk_groups(const GemmArgs& g, int splits, cudaStream_t stream) {
+  by_flag(g.silu_mul, [&](auto silu) {
+    by_rows<16, 32>(g.rows, [&](auto r) {
+      constexpr int kTiles = decltype(r)::value / 8;
+      if (splits > 1) {
+        launch_bulk_tier<kTiles, KGROUPS, decltype(silu)::value, true>(g, splits, stream);
+      } else {
+        launch_bulk_tier<kTiles, KGROUPS, decltype(silu)::value, false>(g, 1, stream);
+      }
+    });
+  });
+}
+
+void launch_gemm_bulk(const GemmArgs& g, int variant, cudaStream_t stream) {
+  if (bulk_kgroups(variant) == 1) return launch_bulk_groups<1>(g, split_of(variant), stream);
+  launch_bulk_groups<2>(g, split_of(variant), stream);
+}
+
+// Whether the TMA path exists (the driver has the encoder) and clusters of `splits` gemm_bulk
+// blocks fit this GPU (a small partition may take none); asked once per size.
+template <int KGROUPS>
+bool gemm_bulk_fits(int splits) {
+  if (!tensor_maps_available()) return false;
+  if (splits == 1) return true;
+  static int known = -1;
+  if (known < 0) {
+    auto kernel = gemm_bulk_kernel<4, KGROUPS, false, true>;
+    constexpr int bytes = bulk_shared_bytes<4>();
+    int clusters = 0;
+    cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
+    if (e == cudaSuccess) {
+      cudaLaunchAttribute attributes[2];
+      cudaLaunchConfig_t config = launch_config(dim3(static_cast<unsigned>(splits)), (4 * KGROUPS + 1) * 32, bytes, nullptr,
+                                                static_cast<unsigned>(splits), attributes);
+      config.numAttrs = 1;  // the cluster shape alone
+      e = cudaOccupancyMaxActiveClusters(&clusters, kernel, &config);
+    }
+    if (e != cudaSuccess) (void)cudaGetLastError();
+    known = e == cudaSuccess && clusters > 0 ? 1 : 0;
+  }
+  return known == 1;
+}
+
 // Output features one block of variant `variant` (>= 2) covers.
 int mma_features(int variant) { return variant == 2 ? 16 : variant == 3 ? 32 : 64; }
 
@@ -608,14 +901,17 @@ void launch_gemv(const GemmArgs& g, int variant, cudaStream_t stream) {
     launch_stream<4>(g, stream);
   } else if (variant == 6) {
     launch_stream<8>(g, stream);
-  } else {
+  } else if (variant == 7) {
     launch_gemm_x(g, stream);
+  } else {
+    launch_gemm_bulk(g, variant, stream);
   }
 }
 
 const char* gemv_variant_name(int variant) {
   static const char* const names[kGemvVariants] = {"gemv4", "gemv8", "gemv_mma16", "gemv_mma32", "gemv_mma64",
-                                                   "gemv_stream4", "gemv_stream8", "gemm_x"};
+                                                   "gemv_stream4", "gemv_stream8", "gemm_x",
+                                                   "gemm_tma", "gemm_tma_x2", "gemm_tma_k2", "gemm_tma_k2x2"};
   return variant >= 0 && variant < kGemvVariants ? names[variant] : "?";
 }
 
@@ -626,6 +922,11 @@ bool gemv_supported(const GemmArgs& g, int variant) {
   if (variant < 2) return common && g.rows <= kGemvMaxRows && (!g.silu_mul || g.n % kWarps == 0);
   if (variant == 7) {
     return common && g.rows <= kGemvMmaMaxRows && g.n % 64 == 0 && g.k % kXChunk == 0 && g.ldx % 8 == 0;
+  }
+  if (variant >= 8) {
+    const int splits = split_of(variant);
+    return common && g.rows <= kGemvMmaMaxRows && g.n % 64 == 0 && g.k % (kBulkChunk * splits) == 0 &&
+           (bulk_kgroups(variant) == 1 ? gemm_bulk_fits<1>(splits) : gemm_bulk_fits<2>(splits));
   }
   if (variant >= 5) {
     const std::int64_t batch = 32 * 8 * (variant == 5 ? 4 : 8);
