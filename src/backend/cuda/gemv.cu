@@ -572,16 +572,17 @@ void launch_gemm_x(const GemmArgs& g, cudaStream_t stream) {
 // Variants 8-11 (WeDLM steps, <= 32 rows): 64 output features a block, weights and x staged in
 // shared memory by the TMA engine (one instruction moves a 32-row x 64-k box, 128-byte swizzled
 // so that ldmatrix reads are conflict-free; nothing is held in registers while it is in flight),
-// kBulkStages chunks of 128 k deep: ~128 KB of weights in flight a multiprocessor, where gemm_x's
-// register prefetch holds ~64 KB. (1D bulk copies of one row's 256 bytes were tried first: ~45
+// kBulkStages chunks of 128 k deep: ~144 KB of weights in flight a multiprocessor, where gemm_x's
+// register prefetch holds ~64 KB; three blocks fit a multiprocessor, so the 384 feature tiles of
+// the gate/up projection run in one wave. (1D bulk copies of one row's 256 bytes were tried first: ~45
 // cycles an instruction capped them at ~1 TB/s.) One producer thread issues the copies, the first
 // stages' weights before pdl_wait(); 4 or 8 consumer warps multiply (ldmatrix + mma.sync) and
-// release each stage through an mbarrier. k may also be split 2 ways: the halves of a feature
-// tile run as a thread block cluster and rank r adds up half of the tile's outputs over both
+// release each stage through an mbarrier. k may also be split 2 or 4 ways: the splits of a feature
+// tile run as a thread block cluster and rank r adds up 1/splits of the tile's outputs over the
 // ranks in rank order, so every run gives the same sums. H200, tuner times (us, cuBLASLt's best
-// in brackets; NOTES.md "The TMA GEMM round"): 16 rows o 10.1 (13.4), down 29.7 (29.4), gate_up
-// 54.3 (51.3); 32 rows o 13.3 (13.4), down 34.2 (30.4), gate_up 59.9 (51.5), qkv 21.2 (15.5).
-constexpr int kBulkStages = 4;
+// in brackets; NOTES.md "The TMA GEMM round"): 16 rows gate_up 50.4 (49.8), o 11.2 (9.9), down
+// 31.1 (28.4); 32 rows gate_up 53.4 (50.1), down 36.9 (29.6), o 14.9 (10.6), qkv 20.9 (15.4).
+constexpr int kBulkStages = 3;
 constexpr int kBulkChunk = 128;  // k a stage: two 64-k (128-byte) swizzle spans
 constexpr int kBulkWeightBytes = 64 * kBulkChunk * 2;  // a stage's 64 features
 
@@ -796,9 +797,9 @@ __global__ void __launch_bounds__((4 * KGROUPS + 1) * 32) gemm_bulk_kernel(GemmA
   if constexpr (CLUSTER) cg::this_cluster().sync();  // no block leaves while another reads its memory
 }
 
-// Variants 8-11: (k groups, k splits) = (1, 1), (1, 2), (2, 1), (2, 2).
-int split_of(int variant) { return variant % 2 == 0 ? 1 : 2; }
-int bulk_kgroups(int variant) { return variant < 10 ? 1 : 2; }
+// Variants 8-11: (k groups, k splits) = (1, 1), (1, 2), (1, 4), (2, 2).
+int split_of(int variant) { return variant == 8 ? 1 : variant == 10 ? 4 : 2; }
+int bulk_kgroups(int variant) { return variant == 11 ? 2 : 1; }
 
 template <int TILES, int KGROUPS, bool SILU, bool CLUSTER>
 void launch_bulk_tier(const GemmArgs& g, int splits, cudaStream_t stream) {
@@ -840,7 +841,8 @@ template <int KGROUPS>
 bool gemm_bulk_fits(int splits) {
   if (!tensor_maps_available()) return false;
   if (splits == 1) return true;
-  static int known = -1;
+  static int fits[3] = {-1, -1, -1};  // clusters of 2, 4, 8
+  int& known = fits[splits == 2 ? 0 : splits == 4 ? 1 : 2];
   if (known < 0) {
     auto kernel = gemm_bulk_kernel<4, KGROUPS, false, true>;
     constexpr int bytes = bulk_shared_bytes<4>();
@@ -911,7 +913,7 @@ void launch_gemv(const GemmArgs& g, int variant, cudaStream_t stream) {
 const char* gemv_variant_name(int variant) {
   static const char* const names[kGemvVariants] = {"gemv4", "gemv8", "gemv_mma16", "gemv_mma32", "gemv_mma64",
                                                    "gemv_stream4", "gemv_stream8", "gemm_x",
-                                                   "gemm_tma", "gemm_tma_x2", "gemm_tma_k2", "gemm_tma_k2x2"};
+                                                   "gemm_tma", "gemm_tma_x2", "gemm_tma_x4", "gemm_tma_k2x2"};
   return variant >= 0 && variant < kGemvVariants ? names[variant] : "?";
 }
 

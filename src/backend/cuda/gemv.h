@@ -19,8 +19,9 @@ constexpr std::int64_t kGemvMmaMaxRows = 32;  // variants 2-4 and 7 (tensor core
 // each warp owning a run of consecutive features (k a multiple of 1024 or 2048).
 // Variant 7 (<= 32 rows, n % 64 == 0, k % 128 == 0) stages x in shared memory for 64 features
 // a block: the WeDLM-step GEMM. Variants 8-11 (<= 32 rows, n % 64 == 0) stage weights and x in
-// shared memory through the TMA engine for 64 features a block, 4 or 8 consumer warps, k whole or
-// split 2 ways (k a multiple of 128 x that; the halves are a thread block cluster that adds them up).
+// shared memory through the TMA engine for 64 features a block, 4 (8: variant 11) consumer warps,
+// k whole or split 2 or 4 ways (k a multiple of 128 x that; the splits are a thread block cluster
+// that adds them up).
 constexpr int kGemvVariants = 12;
 // Whether a variant takes these operands (and fusions): k and the row strides multiples of 8
 // elements, 16-byte aligned pointers, rows within the variant's limit, and the variant's own
