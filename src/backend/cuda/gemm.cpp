@@ -140,7 +140,7 @@ Gemm::Plan& Gemm::plan_for(const GemmArgs& g, const GemmArgs* fused) {
     std::vector<Candidate> candidates;
     for (int i = 0; i < count; ++i) candidates.push_back({i, -1});
     for (int v = 0; gemv_applies && v < kGemvVariants; ++v) {
-      if (gemv_supported(g, v)) candidates.push_back({-1, v});
+      if (gemv_supported(g, v) && gemv_timed(v, g.rows)) candidates.push_back({-1, v});
     }
     cudaEvent_t start, stop;
     WEDLM_CUDA_CHECK(cudaEventCreate(&start));

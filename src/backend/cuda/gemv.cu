@@ -3,6 +3,7 @@
 #include <cooperative_groups.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <type_traits>
 
 #include "backend/cuda/activation.cuh"
@@ -915,6 +916,15 @@ const char* gemv_variant_name(int variant) {
                                                    "gemv_stream4", "gemv_stream8", "gemm_x",
                                                    "gemm_tma", "gemm_tma_x2", "gemm_tma_x4", "gemm_tma_k2x2"};
   return variant >= 0 && variant < kGemvVariants ? names[variant] : "?";
+}
+
+bool gemv_timed(int variant, std::int64_t rows) {
+  static const int tma = [] {  // -1: default, 0: never, 1: always
+    const char* env = std::getenv("WEDLM_CUDA_TMA_GEMM");
+    return env == nullptr || *env == '\0' ? -1 : *env == '1' ? 1 : 0;
+  }();
+  if (variant < 8 || tma == 1) return true;
+  return tma == -1 && rows <= 16;
 }
 
 bool gemv_supported(const GemmArgs& g, int variant) {

@@ -27,6 +27,13 @@ constexpr int kGemvVariants = 12;
 // elements, 16-byte aligned pointers, rows within the variant's limit, and the variant's own
 // conditions above (variants 2-4: n a multiple of the block's features and k % 32 == 0).
 bool gemv_supported(const GemmArgs& args, int variant);
+// Whether the tuner times a variant for `rows` rows: the TMA variants 8-11 only up to 16 rows
+// (WEDLM_CUDA_TMA_GEMM=0: never, =1: up to 32). H200, forwards with them timed against without:
+// 16 rows at 4096 keys 5.33 / 5.32 against 5.41 / 5.44 ms, but 32 rows 5.78 / 5.79 against
+// 5.72 / 5.73: at 32 rows the tuner's back-to-back timing and the SiLU fusion credit let the gate/up
+// projection pick them where the forward runs them slower (NOTES.md, "The TMA GEMM round").
+// Forced (WEDLM_CUDA_FORCE_GEMV, tests), every variant runs.
+bool gemv_timed(int variant, std::int64_t rows);
 void launch_gemv(const GemmArgs& args, int variant, cudaStream_t stream);
 const char* gemv_variant_name(int variant);
 
