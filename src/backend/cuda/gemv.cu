@@ -842,8 +842,8 @@ template <int KGROUPS>
 bool gemm_bulk_fits(int splits) {
   if (!tensor_maps_available()) return false;
   if (splits == 1) return true;
-  static int fits[3] = {-1, -1, -1};  // clusters of 2, 4, 8
-  int& known = fits[splits == 2 ? 0 : splits == 4 ? 1 : 2];
+  static int fits[2] = {-1, -1};  // clusters of 2, 4
+  int& known = fits[splits == 2 ? 0 : 1];
   if (known < 0) {
     auto kernel = gemm_bulk_kernel<4, KGROUPS, false, true>;
     constexpr int bytes = bulk_shared_bytes<4>();
@@ -928,7 +928,7 @@ bool gemv_timed(int variant, std::int64_t rows) {
 }
 
 bool gemv_supported(const GemmArgs& g, int variant) {
-  if (!norm_in_supported(g, variant)) return false;
+  if (variant < 0 || variant >= kGemvVariants || !norm_in_supported(g, variant)) return false;
   const bool common = g.rows >= 1 && g.k % 8 == 0 && g.ldx % 8 == 0 && g.k < (std::int64_t{1} << 30) &&
                       aligned16(g.x) && aligned16(g.w);
   if (variant < 2) return common && g.rows <= kGemvMaxRows && (!g.silu_mul || g.n % kWarps == 0);

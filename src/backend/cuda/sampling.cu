@@ -511,7 +511,7 @@ __global__ void __launch_bounds__(kThreads, 1) sample_logits_kernel(Mat logits, 
   double unit_start = 0.0;
   const std::int64_t unit = first_crossing<double>(
       row.units, lane, [&](std::int64_t u) { return unit_mass[u]; },
-      [&](double mass, double total) { return mass > 0 && total > target; }, unit_start);
+      [&](double mass, double running) { return mass > 0 && running > target; }, unit_start);
   // Rounding kept the running sum under the target: the last positive weight, as the host does.
   std::int64_t token = static_cast<std::int64_t>(s.last_positive) - 1;
   if (unit >= 0) {
