@@ -14,6 +14,7 @@
 #include "backend/cuda/attention_mma.h"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/pdl.h"
+#include "backend/cuda/shared_staging.cuh"
 
 namespace wedlm::cuda {
 
@@ -32,20 +33,10 @@ __device__ __forceinline__ unsigned pack_bf16(float lo, float hi) {
   return *reinterpret_cast<const unsigned*>(&v);
 }
 
-__device__ __forceinline__ void ldmatrix_x4(unsigned (&r)[4], unsigned addr) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(addr));
-}
 
-// Asynchronous 16-byte copy global -> shared (zeros when !valid; `src` must still be a mapped
-// address). Key tiles are staged this way, two buffers deep: the next tile's K and V are in
-// flight while the current one is multiplied. A decode CTA has only a few tiles, so what
+// Key tiles are staged by cp_async16 (shared_staging.cuh), two buffers deep: the next tile's K and
+// V are in flight while the current one is multiplied. A decode CTA has only a few tiles, so what
 // bounds it is the number of dependent memory round trips, not arithmetic.
-__device__ __forceinline__ void cp_async16(void* dst, const void* src, bool valid) {
-  const unsigned d = static_cast<unsigned>(__cvta_generic_to_shared(dst));
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(d), "l"(src), "r"(valid ? 16 : 0));
-}
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
 template <int N>
 __device__ __forceinline__ void cp_async_wait() {
@@ -421,31 +412,13 @@ void launch_dp(const AttentionArgs& a, cudaStream_t stream) {
   return launch<WARPS, 256>(a, stream);
 }
 
-}  // namespace
-
-namespace {
-
 template <int DP>
 ClusterCapacity capacity_for() {
   static const ClusterCapacity capacity = [] {
     ClusterCapacity c;
-    c.active[1] = c.active[2] = c.active[3] = 0;
     constexpr int bytes = (16 * 4 + 4 * kKeyTile) * (DP + 8) * 2;
-    auto kernel = attention_mma_kernel<4, DP, true, true>;
-    if (cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes) != cudaSuccess) {
-      (void)cudaGetLastError();
-      return c;
-    }
     for (int size = 2, i = 1; size <= kMaxAttentionCluster; size *= 2, ++i) {
-      cudaLaunchAttribute attributes[2];
-      cudaLaunchConfig_t config = launch_config(dim3(size), 4 * 32, bytes, nullptr, static_cast<unsigned>(size), attributes);
-      config.numAttrs = 1;  // the cluster shape alone
-      int clusters = 0;
-      if (cudaOccupancyMaxActiveClusters(&clusters, kernel, &config) == cudaSuccess) {
-        c.active[i] = clusters;
-      } else {
-        (void)cudaGetLastError();
-      }
+      c.active[i] = max_active_clusters(attention_mma_kernel<4, DP, true, true>, 4 * 32, bytes, static_cast<unsigned>(size));
     }
     const char* log = std::getenv("WEDLM_CUDA_ATTN_LOG");
     if (log != nullptr && *log == '1') {

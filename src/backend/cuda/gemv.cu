@@ -9,6 +9,7 @@
 #include "backend/cuda/activation.cuh"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/pdl.h"
+#include "backend/cuda/shared_staging.cuh"
 #include "backend/cuda/tensor_map.h"
 
 namespace wedlm::cuda {
@@ -484,11 +485,6 @@ constexpr int kXChunk = 128;
 constexpr int kXStages = 3;
 constexpr int kXLd = kXChunk + 32;  // row stride 320 B: a quarter warp's 16-byte loads hit distinct banks
 
-__device__ __forceinline__ void cp_async16(void* dst, const void* src, bool valid) {
-  const unsigned d = static_cast<unsigned>(__cvta_generic_to_shared(dst));
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(d), "l"(src), "r"(valid ? 16 : 0));
-}
-
 template <int TILES, bool SILU>
 __global__ void __launch_bounds__(kMmaWarps * 32) gemm_x_kernel(GemmArgs g) {
   pdl_launch_dependents();
@@ -635,11 +631,6 @@ __device__ __forceinline__ void tma_load(unsigned dst, const CUtensorMap& map, i
           dst),
       "l"(reinterpret_cast<std::uint64_t>(&map)), "r"(k), "r"(row), "r"(bar)
       : "memory");
-}
-__device__ __forceinline__ void ldmatrix_x4(unsigned (&r)[4], unsigned addr) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(addr));
 }
 // Byte offset of row r's 16-byte chunk c in a 128-byte-swizzled span of rows (1024-byte aligned).
 __device__ __forceinline__ unsigned swizzled(int r, int c) {
@@ -845,19 +836,10 @@ bool gemm_bulk_fits(int splits) {
   static int fits[2] = {-1, -1};  // clusters of 2, 4
   int& known = fits[splits == 2 ? 0 : 1];
   if (known < 0) {
-    auto kernel = gemm_bulk_kernel<4, KGROUPS, false, true>;
-    constexpr int bytes = bulk_shared_bytes<4>();
-    int clusters = 0;
-    cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
-    if (e == cudaSuccess) {
-      cudaLaunchAttribute attributes[2];
-      cudaLaunchConfig_t config = launch_config(dim3(static_cast<unsigned>(splits)), (4 * KGROUPS + 1) * 32, bytes, nullptr,
-                                                static_cast<unsigned>(splits), attributes);
-      config.numAttrs = 1;  // the cluster shape alone
-      e = cudaOccupancyMaxActiveClusters(&clusters, kernel, &config);
-    }
-    if (e != cudaSuccess) (void)cudaGetLastError();
-    known = e == cudaSuccess && clusters > 0 ? 1 : 0;
+    known = max_active_clusters(gemm_bulk_kernel<4, KGROUPS, false, true>, (4 * KGROUPS + 1) * 32,
+                                bulk_shared_bytes<4>(), static_cast<unsigned>(splits)) > 0
+                ? 1
+                : 0;
   }
   return known == 1;
 }

@@ -67,6 +67,26 @@ inline cudaLaunchConfig_t launch_config(dim3 grid, dim3 block, std::size_t share
   return config;
 }
 
+// How many clusters of `cluster` blocks of `kernel` (block threads, dynamic shared bytes) the GPU
+// runs at once; 0 when none fits or the query fails (a small partition may take none).
+template <typename... Params>
+int max_active_clusters(void (*kernel)(Params...), unsigned block, int shared_bytes, unsigned cluster) {
+  if (cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, shared_bytes) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return 0;
+  }
+  cudaLaunchAttribute attributes[2];
+  cudaLaunchConfig_t config = launch_config(dim3(cluster), block, static_cast<std::size_t>(shared_bytes), nullptr, cluster,
+                                            attributes);
+  config.numAttrs = 1;  // the cluster shape alone
+  int clusters = 0;
+  if (cudaOccupancyMaxActiveClusters(&clusters, kernel, &config) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return 0;
+  }
+  return clusters;
+}
+
 template <typename... Params, typename... Args>
 void launch_clustered(void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t shared_bytes, unsigned cluster,
                       cudaStream_t stream, Args&&... args) {
