@@ -258,7 +258,14 @@ INSTANTIATE_TEST_SUITE_P(
                       // merge in a cluster of 8 (also with key-by-key staging, and head_dim 64),
                       // or of 4 (240 keys).
                       AttentionCase{32, 8, 128, 500, 32, 1}, AttentionCase{32, 8, 128, 500, 32, 1, 5},
-                      AttentionCase{32, 8, 64, 500, 32, 1}, AttentionCase{32, 8, 128, 240, 32, 1}),
+                      AttentionCase{32, 8, 64, 500, 32, 1}, AttentionCase{32, 8, 128, 240, 32, 1},
+                      // Where an sm_90a build runs the warpgroup-MMA kernel (33-256 units a KV
+                      // head): the 8B model's 32-row step at 4096 keys (16 splits and the combine
+                      // kernel) and its 16-row step (64-unit tiles), blocks of 64 slots (one TMA
+                      // box a key tile) with two unit tiles of two sequences, blocks of 32 with
+                      // 96 units.
+                      AttentionCase{32, 8, 128, 4096, 32, 1}, AttentionCase{32, 8, 128, 1000, 16, 1},
+                      AttentionCase{8, 2, 128, 1000, 40, 2, 64}, AttentionCase{8, 2, 128, 1000, 24, 1, 32}),
     [](const auto& info) {
       const AttentionCase& c = info.param;
       return "h" + std::to_string(c.heads) + "kv" + std::to_string(c.kv_heads) + "d" + std::to_string(c.d) + "ctx" +

@@ -19,6 +19,9 @@ struct Case {
   std::vector<std::int64_t> rows, contexts;  // per sequence
   int sm_count;
   ClusterCapacity clusters{};  // unbounded unless given
+  // Planned for a GPU that runs the warpgroup-MMA kernel, whose clusters of 128-unit tiles fit
+  // this many at once (of 2, 4, 8).
+  const ClusterCapacity* wgmma = nullptr;
 };
 
 ClusterCapacity capacity(int of2, int of4, int of8) {
@@ -39,12 +42,17 @@ std::vector<T> unpack(const AttentionPlan& plan, std::int64_t at, int count) {
 TEST(CudaAttentionPlan, SplitsCoverEveryKeyOnceAndBalanced) {
   const AttentionShape shape{32, 8, 128};
   const std::int64_t group = 4, block_size = 16;
+  const ClusterCapacity wgmma_h200 = capacity(66, 32, 16), wgmma_small = capacity(66, 32, 7);
   const std::vector<Case> cases = {{{1}, {512}, 132},      {{1}, {4096}, 132},     {{32}, {4096}, 132},
                                    {{32}, {512}, 132},     {{16}, {4096}, 132},    {{64}, {4000}, 132},
                                    {{1, 1, 1}, {5, 300, 9000}, 132}, {{7, 25}, {0, 777}, 8},
                                    {{2048}, {0}, 132},     {{3}, {70}, 1},
                                    // The H200's capacity (30 clusters of 8 at once), and 15 of 8.
-                                   {{32}, {512}, 132, capacity(132, 62, 30)}, {{32}, {512}, 132, capacity(132, 62, 15)}};
+                                   {{32}, {512}, 132, capacity(132, 62, 30)}, {{32}, {512}, 132, capacity(132, 62, 15)},
+                                   {{32}, {4096}, 132, {}, &wgmma_h200}, {{32}, {512}, 132, {}, &wgmma_h200},
+                                   {{32}, {512}, 132, {}, &wgmma_small}, {{20, 40}, {300, 1000}, 132, {}, &wgmma_h200},
+                                   {{16}, {4096}, 132, {}, &wgmma_h200}, {{1}, {4096}, 132, {}, &wgmma_h200},
+                                   {{2048}, {0}, 132, {}, &wgmma_h200}};
   for (const Case& c : cases) {
     SCOPED_TRACE(::testing::Message() << "sequences " << c.rows.size() << " rows[0] " << c.rows[0] << " context[0] "
                                       << c.contexts[0] << " sms " << c.sm_count);
@@ -69,7 +77,18 @@ TEST(CudaAttentionPlan, SplitsCoverEveryKeyOnceAndBalanced) {
     cache.head_dim = shape.head_dim;
     cache.block_size = block_size;
     cache.num_blocks = blocks;
-    const AttentionPlan plan = plan_attention(seqs, rows, shape, cache, c.sm_count, c.clusters);
+    const WgmmaAttention wgmma{c.wgmma != nullptr ? *c.wgmma : ClusterCapacity{}, c.wgmma != nullptr ? *c.wgmma : ClusterCapacity{}};
+    const AttentionPlan plan = plan_attention(seqs, rows, shape, cache, c.sm_count, c.clusters, c.wgmma != nullptr ? &wgmma : nullptr);
+    // The warpgroup-MMA kernel takes decode steps of 33-256 units a KV head (9-64 rows here), in
+    // tiles of 64 or 128 units, one CTA a multiprocessor; other steps keep the register-tiled kernel.
+    std::int64_t max_units = 0;
+    for (std::int64_t r : c.rows) max_units = std::max(max_units, r * group);
+    EXPECT_EQ(plan.wgmma, c.wgmma != nullptr && max_units > 32 && max_units <= 256);
+    if (plan.wgmma) {
+      EXPECT_EQ(plan.m_tile, max_units <= 64 ? 64 : 128);
+    }
+    const std::int64_t per_sm = plan.wgmma ? 1 : kAttentionCtasPerSm;
+    const ClusterCapacity& clusters = plan.wgmma ? *c.wgmma : c.clusters;
     const auto work = unpack<AttnWork>(plan, plan.work_at, plan.work_count);
     const auto combine = unpack<AttnCombine>(plan, plan.combine_at, plan.combine_count);
 
@@ -85,7 +104,7 @@ TEST(CudaAttentionPlan, SplitsCoverEveryKeyOnceAndBalanced) {
     std::int64_t tiles = 0;
     for (std::size_t i = 0; i < seqs.size(); ++i) tiles += (c.rows[i] * group + plan.m_tile - 1) / plan.m_tile;
     EXPECT_EQ(static_cast<std::int64_t>(ranges.size()), tiles * shape.num_kv_heads);
-    EXPECT_LE(plan.work_count, kAttentionCtasPerSm * c.sm_count + tiles * shape.num_kv_heads);
+    EXPECT_LE(plan.work_count, per_sm * c.sm_count + tiles * shape.num_kv_heads);
 
     int combine_units = 0;
     for (const auto& [key, items] : ranges) {
@@ -105,7 +124,7 @@ TEST(CudaAttentionPlan, SplitsCoverEveryKeyOnceAndBalanced) {
       EXPECT_EQ(at, keys) << "keys of the tile not covered";
       EXPECT_LE(longest - shortest, kKeyTile) << "splits differ by more than a key tile";
       // As many splits as there are CTA slots for each tile, and none shorter than a key tile.
-      const std::int64_t want = std::max<std::int64_t>(1, kAttentionCtasPerSm * c.sm_count / (tiles * shape.num_kv_heads));
+      const std::int64_t want = std::max<std::int64_t>(1, per_sm * c.sm_count / (tiles * shape.num_kv_heads));
       EXPECT_EQ(static_cast<std::int64_t>(items.size()), std::min(want, std::max<std::int64_t>(1, keys / kKeyTile)));
       if (plan.cluster > 1) {
         EXPECT_EQ(static_cast<int>(items.size()), plan.cluster);
@@ -136,11 +155,16 @@ TEST(CudaAttentionPlan, SplitsCoverEveryKeyOnceAndBalanced) {
     // A 32-row step of one sequence (16 tiles x KV heads) merges its 8 splits in a cluster at
     // 512 keys; at 4096 keys it splits 16 ways, more than a cluster takes. One row (8 tiles x
     // KV heads) keeps the combine kernel, and so does a plan whose 16 clusters do not all fit.
-    if (c.rows.size() == 1 && c.rows[0] == 32 && c.sm_count == 132) {
+    // With the warpgroup-MMA kernel (8 tiles x KV heads, 16 splits wanted) the 512-key step
+    // splits 8 ways into clusters of 8 where 8 of them fit at once.
+    if (c.rows.size() == 1 && c.rows[0] == 32 && c.sm_count == 132 && c.wgmma == nullptr) {
       EXPECT_EQ(plan.cluster, c.contexts[0] == 512 && c.clusters.of(8) >= 16 ? 8 : 1);
     }
+    if (c.rows.size() == 1 && c.rows[0] == 32 && c.wgmma != nullptr) {
+      EXPECT_EQ(plan.cluster, c.contexts[0] == 512 && c.wgmma->of(8) >= 8 ? 8 : 1);
+    }
     if (plan.cluster > 1) {
-      EXPECT_LE(static_cast<std::int64_t>(ranges.size()), c.clusters.of(plan.cluster)) << "clusters past one wave";
+      EXPECT_LE(static_cast<std::int64_t>(ranges.size()), clusters.of(plan.cluster)) << "clusters past one wave";
     }
     if (c.rows.size() == 1 && c.rows[0] == 1) {
       EXPECT_EQ(plan.cluster, 1);

@@ -10,6 +10,7 @@
 #include <cstdlib>
 
 #include "backend/cuda/attention_mma.h"
+#include "backend/cuda/attention_wgmma.h"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/pdl.h"
 
@@ -345,7 +346,9 @@ bool attention_uses_wmma() {
 
 void launch_attention(const AttentionArgs& a, cudaStream_t stream) {
   if (a.work_count == 0) return;
-  if (!attention_uses_wmma()) {
+  if (a.wgmma) {
+    launch_attention_wgmma(a, stream);
+  } else if (!attention_uses_wmma()) {
     launch_attention_mma(a, stream);
   } else if (a.m_tile == 16) {
     launch_tiles<16>(a, stream);

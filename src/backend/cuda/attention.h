@@ -30,6 +30,7 @@ struct AttentionArgs {
   std::int64_t qkv_stride = 0;
   const bf16* k_cache = nullptr;  // this layer's [block][kv_head][slot][head_dim]
   const bf16* v_cache = nullptr;
+  std::int64_t cache_rows = 0;  // [block][kv_head][slot] rows of head_dim in each of k_cache, v_cache
   int num_heads = 0, num_kv_heads = 0, head_dim = 0, block_size = 0;
   const AttnSequence* sequences = nullptr;
   const std::int32_t* tables = nullptr;
@@ -52,6 +53,8 @@ struct AttentionArgs {
   // > 1: consecutive work items are the splits of one tile, launched as a cluster of this many
   // blocks that merge in distributed shared memory (no combine kernel; attention_plan.h).
   int cluster = 1;
+  // The plan's tiles are for the warpgroup-MMA kernel (attention_wgmma.h).
+  bool wgmma = false;
   // Null for an eager launch. In a CUDA graph the grid is sized for the largest plan the graph
   // may replay (work_count, combine_count are capacities) and the step's real counts are read
   // here, on the device: {work items, combine items, combine units}. CTAs past them exit at once.

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 
 #include "util/error.h"
 
@@ -33,10 +34,37 @@ bool attention_clusters_enabled() {
   return enabled && !attention_uses_wmma();
 }
 
+// WEDLM_CUDA_WGMMA_ATTENTION: 0 off, 1 tiles of 128 units only, 2 (default) also tiles of 64.
+// H200, 16-row steps (64 units): 4.98 -> 4.81 ms at 512 keys, 5.35 -> 5.13 at 4096.
+int wgmma_mode() {
+  static const int mode = [] {
+    const char* env = std::getenv("WEDLM_CUDA_WGMMA_ATTENTION");
+    return env == nullptr || *env == '\0' ? 2 : std::atoi(env);
+  }();
+  return mode;
+}
+
+// WEDLM_CUDA_ATTN_MAX_SPLITS=n caps the key splits of a tile (A/B timing of split counts).
+std::int64_t max_splits() {
+  static const std::int64_t cap = [] {
+    const char* env = std::getenv("WEDLM_CUDA_ATTN_MAX_SPLITS");
+    const long v = env != nullptr ? std::atol(env) : 0;
+    return v > 0 ? static_cast<std::int64_t>(v) : std::int64_t{1} << 30;
+  }();
+  return cap;
+}
+
 }  // namespace
 
+bool wgmma_takes(std::int64_t max_units, std::int64_t head_dim, std::int64_t block_size) {
+  const int mode = wgmma_mode();
+  const bool boxes = block_size % 8 == 0 && (64 % block_size == 0 || block_size % 64 == 0);
+  return mode != 0 && head_dim == 128 && boxes && max_units <= 256 && max_units > (mode == 2 ? 32 : 64);
+}
+
 AttentionPlan plan_attention(std::span<const AttentionSequence> sequences, std::int64_t rows, const AttentionShape& s,
-                             const KvCacheShape& cache, int sm_count, const ClusterCapacity& clusters) {
+                             const KvCacheShape& cache, int sm_count, const ClusterCapacity& clusters,
+                             const WgmmaAttention* wgmma) {
   if (s.num_heads % s.num_kv_heads != 0) fail("attention: {} heads are not a multiple of {} KV heads", s.num_heads, s.num_kv_heads);
   if (s.head_dim % 8 != 0 || s.head_dim > kMaxHeadDim) {
     fail("the CUDA attention kernel needs head_dim a multiple of 8 and at most {}, got {}", kMaxHeadDim, s.head_dim);
@@ -77,6 +105,10 @@ AttentionPlan plan_attention(std::span<const AttentionSequence> sequences, std::
   // against 35 us a layer at 4096 keys.
   if (attention_uses_wmma()) {
     plan.m_tile = max_units <= 16 ? 16 : 64;
+  } else if (wgmma != nullptr && wgmma_takes(max_units, s.head_dim, bs) &&
+             cache.num_blocks * s.num_kv_heads * bs <= std::numeric_limits<std::int32_t>::max()) {  // TMA row coordinates
+    plan.wgmma = true;
+    plan.m_tile = max_units <= 64 ? 64 : 128;
   } else {
     plan.m_tile = max_units <= 256 ? 64 : 128;
   }
@@ -98,7 +130,9 @@ AttentionPlan plan_attention(std::span<const AttentionSequence> sequences, std::
     }
   }
   const std::int64_t base = static_cast<std::int64_t>(tiles.size()) * s.num_kv_heads;
-  const std::int64_t want = std::max<std::int64_t>(1, kAttentionCtasPerSm * sm_count / std::max<std::int64_t>(base, 1));
+  const std::int64_t per_sm = plan.wgmma ? 1 : kAttentionCtasPerSm;
+  const std::int64_t want =
+      std::min(max_splits(), std::max<std::int64_t>(1, per_sm * sm_count / std::max<std::int64_t>(base, 1)));
   auto splits_of = [&](const Tile& t) {
     return std::clamp<std::int64_t>(want, 1, std::max<std::int64_t>(1, t.keys / kMinSplitKeys));
   };
@@ -110,11 +144,12 @@ AttentionPlan plan_attention(std::span<const AttentionSequence> sequences, std::
   // combine kernel. All the clusters must run at once, or those past the GPU's capacity wait
   // for a second wave (NOTES.md, "The cluster-groups round").
   constexpr std::int64_t kMinClusterTiles = 16;
-  if (attention_clusters_enabled() && m == 64 && base >= kMinClusterTiles) {
+  const ClusterCapacity& capacity = !plan.wgmma ? clusters : m == 64 ? wgmma->clusters64 : wgmma->clusters128;
+  if (attention_clusters_enabled() && (m == 64 || plan.wgmma) && base >= (plan.wgmma ? 1 : kMinClusterTiles)) {
     const std::int64_t splits = splits_of(tiles.front());
     const bool uniform = std::all_of(tiles.begin(), tiles.end(), [&](const Tile& t) { return splits_of(t) == splits; });
     if (uniform && splits > 1 && splits <= kMaxAttentionCluster && (splits & (splits - 1)) == 0 && m % splits == 0 &&
-        base <= clusters.of(static_cast<int>(splits))) {
+        base <= capacity.of(static_cast<int>(splits))) {
       plan.cluster = static_cast<int>(splits);
     }
   }

@@ -26,12 +26,27 @@ struct AttentionPlan {
   // block cluster (consecutive work items) that merges its partial results through distributed
   // shared memory: no partial slots, no combine items, no combine kernel.
   int cluster = 1;
+  // Tiles for the warpgroup-MMA kernel (attention_wgmma.h): one CTA a multiprocessor.
+  bool wgmma = false;
 };
+
+// Given (non-null) to plan_attention where the warpgroup-MMA decode kernel can run (an sm_90a
+// build on a compute capability 9.0 GPU that encodes tensor maps): what of its clusters fits.
+struct WgmmaAttention {
+  ClusterCapacity clusters64, clusters128;  // tiles of 64 / 128 units
+};
+
+// Whether plan_attention gives a tile of `max_units` query units (the most of any sequence) to
+// the warpgroup-MMA kernel: head_dim 128, cache blocks whose slots make whole TMA boxes of a
+// 64-key tile (8, 16, 32 or a multiple of 64), decode steps of 33-256 units (WEDLM_CUDA_WGMMA_ATTENTION
+// =0 never, =1 only 65-256).
+bool wgmma_takes(std::int64_t max_units, std::int64_t head_dim, std::int64_t block_size);
 
 // `rows` is the number of rows of the batch; `sm_count` sizes the key splits so that short
 // batches still fill the GPU; `clusters` says how many clusters of split CTAs of each size run
 // at once (attention_cluster_capacity: what fits the GPU).
 AttentionPlan plan_attention(std::span<const AttentionSequence> sequences, std::int64_t rows, const AttentionShape& shape,
-                             const KvCacheShape& cache, int sm_count, const ClusterCapacity& clusters = {});
+                             const KvCacheShape& cache, int sm_count, const ClusterCapacity& clusters = {},
+                             const WgmmaAttention* wgmma = nullptr);
 
 }  // namespace wedlm::cuda

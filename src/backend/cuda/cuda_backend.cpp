@@ -5,11 +5,13 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <stdexcept>
 #include <vector>
 
 #include "backend/cuda/attention.h"
 #include "backend/cuda/attention_mma.h"
+#include "backend/cuda/attention_wgmma.h"
 #include "backend/cuda/attention_plan.h"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/device_memory.h"
@@ -19,6 +21,7 @@
 #include "backend/cuda/sampling.h"
 #include "backend/cuda/step_area.h"
 #include "backend/cuda/step_graphs.h"
+#include "backend/cuda/tensor_map.h"
 #include "util/error.h"
 
 namespace wedlm {
@@ -87,6 +90,10 @@ class CudaBackend final : public Backend {
     WEDLM_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
     if (prop.major < 8) fail("the CUDA backend needs compute capability 8.0 or newer (bf16); {} has {}.{}", prop.name, prop.major, prop.minor);
     sm_count_ = prop.multiProcessorCount;
+    // The sm_90a kernel runs on compute capability 9.0 only.
+    if (attention_wgmma_built() && prop.major == 9 && prop.minor == 0 && tensor_maps_available()) {
+      wgmma_ = WgmmaAttention{attention_wgmma_cluster_capacity(64), attention_wgmma_cluster_capacity(128)};
+    }
     name_ = std::string("cuda (") + prop.name + ")";
     WEDLM_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
     gemm_ = std::make_unique<Gemm>(stream_);
@@ -358,8 +365,7 @@ class CudaBackend final : public Backend {
     const std::int64_t rows = static_cast<std::int64_t>(in.ids.size());
     if (!graphs_enabled_ || rows == 0 || rows > StepArea::kMaxRows || in.cache == nullptr) return false;
     auto& cache = static_cast<CudaKvCache&>(*in.cache);
-    chunk_plan_ = plan_attention(in.sequences, rows, in.attention, cache.shape(), sm_count_,
-                                 attention_cluster_capacity(static_cast<int>(in.attention.head_dim)));
+    chunk_plan_ = make_plan(in.sequences, rows, in.attention, cache.shape());
     if (area_.ensure(in.attention, sm_count_, chunk_plan_.work_at - chunk_plan_.tables_at)) {
       // Recorded graphs point into the old area.
       WEDLM_CUDA_CHECK(cudaStreamSynchronize(stream_));
@@ -371,7 +377,7 @@ class CudaBackend final : public Backend {
                                  reinterpret_cast<std::intptr_t>(cache.k(0)), reinterpret_cast<std::intptr_t>(cache.v(0)),
                                  c.num_layers, c.num_kv_heads, c.head_dim, c.block_size, c.num_blocks,
                                  in.attention.num_heads, in.attention.num_kv_heads, in.attention.head_dim,
-                                 chunk_plan_.m_tile, chunk_plan_.cluster};
+                                 chunk_plan_.m_tile, chunk_plan_.cluster, chunk_plan_.wgmma ? 1 : 0};
     if (const StepGraphs::Entry* found = graphs_.find(key)) {
       for (std::int32_t id : in.ids) {
         if (id < 0 || id >= found->vocab) fail("token id {} is outside the vocabulary (size {})", id, found->vocab);
@@ -482,6 +488,7 @@ class CudaBackend final : public Backend {
     a.num_kv_heads = static_cast<int>(shape.num_kv_heads);
     a.head_dim = static_cast<int>(shape.head_dim);
     a.block_size = static_cast<int>(cache.shape().block_size);
+    a.cache_rows = cache.shape().num_blocks * cache.shape().num_kv_heads * cache.shape().block_size;
     return a;
   }
 
@@ -544,6 +551,7 @@ class CudaBackend final : public Backend {
       a.partial_ml = area_.partial_ml();
       a.m_tile = chunk_plan_.m_tile;
       a.cluster = chunk_plan_.cluster;
+      a.wgmma = chunk_plan_.wgmma;
     } else {
       // Uploaded (when it changed) before the rope kernel below is launched: the attention kernel
       // reads the plan before its pdl_wait (attention_mma.cu).
@@ -561,6 +569,7 @@ class CudaBackend final : public Backend {
       a.partial_ml = partial_ml_.as<float>();
       a.m_tile = plan.m_tile;
       a.cluster = plan.cluster;
+      a.wgmma = plan.wgmma;
     }
     a.out = static_cast<bf16*>(out.data);
     a.out_stride = out.stride;
@@ -624,6 +633,12 @@ class CudaBackend final : public Backend {
     return table.as<float>();
   }
 
+  AttentionPlan make_plan(std::span<const AttentionSequence> sequences, std::int64_t rows, const AttentionShape& shape,
+                          const KvCacheShape& cache) const {
+    return plan_attention(sequences, rows, shape, cache, sm_count_,
+                          attention_cluster_capacity(static_cast<int>(shape.head_dim)), wgmma_ ? &*wgmma_ : nullptr);
+  }
+
   // The plan depends only on the sequences (rows, slots, block tables): rebuilt and uploaded
   // once per forward, reused by every layer.
   const AttentionPlan& plan_for(std::span<const AttentionSequence> sequences, std::int64_t rows,
@@ -643,7 +658,7 @@ class CudaBackend final : public Backend {
       signature_.insert(signature_.end(), s.block_table.begin(), s.block_table.end());
     }
     if (signature_ != plan_signature_) {
-      plan_ = plan_attention(sequences, rows, shape, cache, sm_count_, attention_cluster_capacity(static_cast<int>(shape.head_dim)));
+      plan_ = make_plan(sequences, rows, shape, cache);
       plan_signature_ = signature_;
       const std::size_t dp = static_cast<std::size_t>(padded_head_dim(static_cast<int>(shape.head_dim)));
       const std::size_t slots = static_cast<std::size_t>(plan_.partial_slots) * static_cast<std::size_t>(plan_.m_tile);
@@ -656,6 +671,7 @@ class CudaBackend final : public Backend {
 
   std::string name_;
   int sm_count_ = 0;
+  std::optional<WgmmaAttention> wgmma_;  // set where the warpgroup-MMA attention kernel runs
   cudaStream_t stream_ = nullptr;
   std::unique_ptr<Gemm> gemm_;
   OpProfiler profiler_;
