@@ -344,7 +344,7 @@ bool attention_uses_wmma() {
   return wmma;
 }
 
-void launch_attention(const AttentionArgs& a, cudaStream_t stream) {
+void launch_attention_tiles(const AttentionArgs& a, cudaStream_t stream) {
   if (a.work_count == 0) return;
   if (a.wgmma) {
     launch_attention_wgmma(a, stream);
@@ -355,11 +355,19 @@ void launch_attention(const AttentionArgs& a, cudaStream_t stream) {
   } else {
     launch_tiles<64>(a, stream);
   }
-  const int pairs = a.cluster > 1 ? 0 : a.combine_count * a.combine_units;
+}
+
+void launch_attention_combine(const AttentionArgs& a, cudaStream_t stream) {
+  const int pairs = a.work_count == 0 || a.cluster > 1 ? 0 : a.combine_count * a.combine_units;
   if (pairs > 0) {
     const int blocks = a.combine_blocks > 0 ? a.combine_blocks : pairs;
     launch(combine_kernel, static_cast<unsigned>(blocks), kCombineThreads, 0, stream, a);
   }
+}
+
+void launch_attention(const AttentionArgs& a, cudaStream_t stream) {
+  launch_attention_tiles(a, stream);
+  launch_attention_combine(a, stream);
 }
 
 }  // namespace wedlm::cuda

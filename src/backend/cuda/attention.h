@@ -55,11 +55,16 @@ struct AttentionArgs {
   int cluster = 1;
   // The plan's tiles are for the warpgroup-MMA kernel (attention_wgmma.h).
   bool wgmma = false;
+  // Diagnostics (cuda_attention_bench): where non-null, the warpgroup-MMA kernel writes
+  // kAttentionTraceSlots SM clock stamps a CTA (attention_wgmma.cu says which).
+  unsigned long long* trace = nullptr;
   // Null for an eager launch. In a CUDA graph the grid is sized for the largest plan the graph
   // may replay (work_count, combine_count are capacities) and the step's real counts are read
   // here, on the device: {work items, combine items, combine units}. CTAs past them exit at once.
   const std::int32_t* counts = nullptr;
 };
+
+constexpr int kAttentionTraceSlots = 16;
 
 // Largest head_dim the attention kernel takes (shared memory is sized from it at run time).
 constexpr int kMaxHeadDim = 256;
@@ -70,12 +75,18 @@ constexpr int kAttentionCtasPerSm = 2;
 // Largest cluster of split CTAs a plan forms (the portable cluster size). H200, 32-row steps:
 // clusters of 8 (512 keys) 5.27 -> 5.18 ms; of 16 (4096 keys) 5.65 -> 6.24 ms, so not used.
 constexpr int kMaxAttentionCluster = 8;
+// The warpgroup-MMA kernel (one CTA a multiprocessor) also forms clusters of 16 (non-portable:
+// where the GPU's processor clusters hold 16 of its CTAs at once).
+constexpr int kMaxWgmmaCluster = 16;
 
-// Clusters of split CTAs the GPU runs at once, by cluster size (index log2: sizes 2, 4, 8; 0:
-// such a cluster does not fit). A plan forms clusters only where all of them run in one wave.
+// Clusters of split CTAs the GPU runs at once, by cluster size (index log2: sizes 2, 4, 8, 16;
+// 0: such a cluster does not fit). A plan forms clusters only where all of them run in one wave.
+// Unless measured, clusters of up to 8 are taken to fit and clusters of 16 not to.
 struct ClusterCapacity {
-  int active[4] = {0, 1 << 30, 1 << 30, 1 << 30};
-  int of(int cluster) const { return active[cluster == 2 ? 1 : cluster == 4 ? 2 : cluster == 8 ? 3 : 0]; }
+  int active[5] = {0, 1 << 30, 1 << 30, 1 << 30, 0};
+  int of(int cluster) const {
+    return active[cluster == 2 ? 1 : cluster == 4 ? 2 : cluster == 8 ? 3 : cluster == 16 ? 4 : 0];
+  }
 };
 
 // Writes row r's k and v to physical slot row_slot[r] (block * block_size + offset).
@@ -84,6 +95,10 @@ void launch_kv_scatter(const bf16* qkv, std::int64_t qkv_stride, std::int64_t ro
                        cudaStream_t stream);
 
 void launch_attention(const AttentionArgs& args, cudaStream_t stream);
+// launch_attention in its two parts: the tiles, then (split plans without clusters) the combine
+// kernel; separate for per-op timing.
+void launch_attention_tiles(const AttentionArgs& args, cudaStream_t stream);
+void launch_attention_combine(const AttentionArgs& args, cudaStream_t stream);
 // Whether launch_attention runs the WMMA kernel (WEDLM_CUDA_WMMA_ATTENTION=1) rather than the
 // register-tiled one; the plan picks its tile size accordingly.
 bool attention_uses_wmma();

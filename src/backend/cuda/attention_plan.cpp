@@ -34,7 +34,8 @@ bool attention_clusters_enabled() {
   return enabled && !attention_uses_wmma();
 }
 
-// WEDLM_CUDA_WGMMA_ATTENTION: 0 off, 1 tiles of 128 units only, 2 (default) also tiles of 64.
+// WEDLM_CUDA_WGMMA_ATTENTION: 0 off, 1 tiles of 128 units only, 2 (default) also tiles of 64, 3
+// tiles of 64 always (A/B timing).
 // H200, 16-row steps (64 units): 4.98 -> 4.81 ms at 512 keys, 5.35 -> 5.13 at 4096.
 int wgmma_mode() {
   static const int mode = [] {
@@ -108,7 +109,7 @@ AttentionPlan plan_attention(std::span<const AttentionSequence> sequences, std::
   } else if (wgmma != nullptr && wgmma_takes(max_units, s.head_dim, bs) &&
              cache.num_blocks * s.num_kv_heads * bs <= std::numeric_limits<std::int32_t>::max()) {  // TMA row coordinates
     plan.wgmma = true;
-    plan.m_tile = max_units <= 64 ? 64 : 128;
+    plan.m_tile = max_units <= 64 || wgmma_mode() == 3 ? 64 : 128;
   } else {
     plan.m_tile = max_units <= 256 ? 64 : 128;
   }
@@ -148,7 +149,8 @@ AttentionPlan plan_attention(std::span<const AttentionSequence> sequences, std::
   if (attention_clusters_enabled() && (m == 64 || plan.wgmma) && base >= (plan.wgmma ? 1 : kMinClusterTiles)) {
     const std::int64_t splits = splits_of(tiles.front());
     const bool uniform = std::all_of(tiles.begin(), tiles.end(), [&](const Tile& t) { return splits_of(t) == splits; });
-    if (uniform && splits > 1 && splits <= kMaxAttentionCluster && (splits & (splits - 1)) == 0 && m % splits == 0 &&
+    const std::int64_t largest = plan.wgmma ? kMaxWgmmaCluster : kMaxAttentionCluster;
+    if (uniform && splits > 1 && splits <= largest && (splits & (splits - 1)) == 0 && m % splits == 0 &&
         base <= capacity.of(static_cast<int>(splits))) {
       plan.cluster = static_cast<int>(splits);
     }

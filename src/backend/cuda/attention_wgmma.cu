@@ -1,14 +1,16 @@
 // Decode attention with warpgroup MMA (sm_90a) for steps of many query units a KV head (a WeDLM
-// window of 16-64 rows: 64-256 units with a group of 4). The register-tiled kernel
+// window of 9-64 rows: 33-256 units with a group of 4). The register-tiled kernel
 // (attention_mma.cu) gives each warp 16 units, so every warp reads the whole K and V tile from
 // shared memory: for a 32-row step at 4096 keys that is ~4 us of shared-memory bandwidth a layer
 // on its own, and its two 4-warp CTAs a multiprocessor leave the mma/ldmatrix chains exposed
 // (NOTES.md, "Where the rest of a 32-row forward ... goes"). Here a warpgroup owns 64 units and
 // multiplies with wgmma, which reads K and V from shared memory once per 64 units, twice the
-// tensor rate of mma.sync, asynchronously. One producer thread feeds a ring of K/V stages through
-// the TMA engine (a tensor map over the layer's cache, boxes of whole cache blocks, 128-byte
-// swizzled as wgmma reads them), so no consumer thread spends instructions on staging, and the
-// consumers never meet at a CTA-wide barrier inside the loop.
+// tensor rate of mma.sync, asynchronously. A producer warp feeds a ring of K/V stages through the
+// TMA engine (a tensor map over the layer's cache, boxes of whole cache blocks, 128-byte swizzled
+// as wgmma reads them), so no consumer thread spends instructions on staging, and the consumers
+// never meet at a CTA-wide barrier inside the loop. One CTA a multiprocessor (160 KB of shared
+// memory for 128 units); a 32-row step at 4096 keys streams its K/V at ~4.3 TB/s inside the loop
+// (H200, cuda_attention_bench with WEDLM_ATTN_TRACE=1). NOTES.md, "The wgmma attention round".
 //
 // Layout in shared memory: a "tile" is 64 rows (units or keys) x 128 dims as two 8 KB halves
 // (dims 0-63, 64-127), each [64 rows][128 bytes] with 16-byte chunk c of row r at chunk c ^ (r % 8).
@@ -17,6 +19,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 
 #include "backend/cuda/attention.h"
@@ -58,22 +61,29 @@ __device__ __forceinline__ std::uint64_t smem_desc(unsigned addr, unsigned leadi
 
 __device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
 __device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
-__device__ __forceinline__ void wgmma_wait_all() { asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory"); }
-// Keeps the compiler from moving accesses of accumulator registers across a wgmma wait.
+// Until at most N committed groups of this warpgroup are still running.
+template <int N>
+__device__ __forceinline__ void wgmma_wait() {
+  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
+}
+// Keeps the compiler from moving accesses of wgmma operand registers across a wait (it sees the
+// asm statement that issued them as done at once).
 template <int N>
 __device__ __forceinline__ void fence_registers(float (&r)[N]) {
 #pragma unroll
   for (int i = 0; i < N; ++i) asm volatile("" : "+f"(r[i])::"memory");
 }
 
-// S (64 units x 64 keys, fp32) += Q (64 x 16, shared) K^T (K: 64 keys x 16, shared), both K-major.
+// S (64 units x 64 keys, fp32) = S * ACCUMULATE + Q (64 x 16, shared) K^T (K: 64 keys x 16,
+// shared), both K-major.
+template <int ACCUMULATE>
 __device__ __forceinline__ void wgmma_qk(float (&s)[32], std::uint64_t q, std::uint64_t k) {
   asm volatile(
       "{\n .reg .pred p;\n setp.ne.b32 p, %34, 0;\n"
       "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 "
       "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, %32, %33, p, 1, 1, 0, 0;\n}\n"
       : "+f"(s[0]), "+f"(s[1]), "+f"(s[2]), "+f"(s[3]), "+f"(s[4]), "+f"(s[5]), "+f"(s[6]), "+f"(s[7]), "+f"(s[8]), "+f"(s[9]), "+f"(s[10]), "+f"(s[11]), "+f"(s[12]), "+f"(s[13]), "+f"(s[14]), "+f"(s[15]), "+f"(s[16]), "+f"(s[17]), "+f"(s[18]), "+f"(s[19]), "+f"(s[20]), "+f"(s[21]), "+f"(s[22]), "+f"(s[23]), "+f"(s[24]), "+f"(s[25]), "+f"(s[26]), "+f"(s[27]), "+f"(s[28]), "+f"(s[29]), "+f"(s[30]), "+f"(s[31])
-      : "l"(q), "l"(k), "r"(1)
+      : "l"(q), "l"(k), "n"(ACCUMULATE)
       : "memory");
 }
 
@@ -85,8 +95,16 @@ __device__ __forceinline__ void wgmma_pv(float (&o)[64], const unsigned (&p)[4],
       "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 "
       "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, {%64, %65, %66, %67}, %68, p, 1, 1, 1;\n}\n"
       : "+f"(o[0]), "+f"(o[1]), "+f"(o[2]), "+f"(o[3]), "+f"(o[4]), "+f"(o[5]), "+f"(o[6]), "+f"(o[7]), "+f"(o[8]), "+f"(o[9]), "+f"(o[10]), "+f"(o[11]), "+f"(o[12]), "+f"(o[13]), "+f"(o[14]), "+f"(o[15]), "+f"(o[16]), "+f"(o[17]), "+f"(o[18]), "+f"(o[19]), "+f"(o[20]), "+f"(o[21]), "+f"(o[22]), "+f"(o[23]), "+f"(o[24]), "+f"(o[25]), "+f"(o[26]), "+f"(o[27]), "+f"(o[28]), "+f"(o[29]), "+f"(o[30]), "+f"(o[31]), "+f"(o[32]), "+f"(o[33]), "+f"(o[34]), "+f"(o[35]), "+f"(o[36]), "+f"(o[37]), "+f"(o[38]), "+f"(o[39]), "+f"(o[40]), "+f"(o[41]), "+f"(o[42]), "+f"(o[43]), "+f"(o[44]), "+f"(o[45]), "+f"(o[46]), "+f"(o[47]), "+f"(o[48]), "+f"(o[49]), "+f"(o[50]), "+f"(o[51]), "+f"(o[52]), "+f"(o[53]), "+f"(o[54]), "+f"(o[55]), "+f"(o[56]), "+f"(o[57]), "+f"(o[58]), "+f"(o[59]), "+f"(o[60]), "+f"(o[61]), "+f"(o[62]), "+f"(o[63])
-      : "r"(p[0]), "r"(p[1]), "r"(p[2]), "r"(p[3]), "l"(v), "r"(1)
+      : "r"(p[0]), "r"(p[1]), "r"(p[2]), "r"(p[3]), "l"(v), "n"(1)
       : "memory");
+}
+
+// Trace slots (AttentionArgs::trace, clock64 of the CTA's multiprocessor): 0 start, 1 Q in
+// shared memory (warpgroup 0), 2 + i tile i's K/V arrived (i < 8, warpgroup 0), 10 loop done,
+// 11 outputs written, 12 first copy issued, 13 last copy issued, 14 the SM id, 15 globaltimer at
+// start (ns).
+__device__ __forceinline__ void trace_at(const AttentionArgs& a, int slot) {
+  if (a.trace != nullptr) a.trace[blockIdx.x * kAttentionTraceSlots + slot] = clock64();
 }
 
 __device__ __forceinline__ unsigned pack_bf16x2(float lo, float hi) {
@@ -103,6 +121,15 @@ __global__ void __launch_bounds__(WG * 128 + 32, 1)
                            const __grid_constant__ CUtensorMap v_map) {
 #ifdef WEDLM_WGMMA_DEVICE
   pdl_launch_dependents();
+  if (threadIdx.x == 0 && a.trace != nullptr) {
+    unsigned long long now = 0;
+    unsigned sm = 0;
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(now));
+    asm volatile("mov.u32 %0, %%smid;" : "=r"(sm));
+    a.trace[blockIdx.x * kAttentionTraceSlots + 15] = now;
+    a.trace[blockIdx.x * kAttentionTraceSlots + 14] = sm;
+    trace_at(a, 0);
+  }
   constexpr int kM = 64 * WG, kConsumers = 4 * WG;
   extern __shared__ unsigned char wgmma_smem[];
   unsigned char* tiles = wgmma_smem + ((1024 - shared_address(wgmma_smem) % 1024) % 1024);
@@ -133,36 +160,43 @@ __global__ void __launch_bounds__(WG * 128 + 32, 1)
   const int u0 = wg * 64 + (warp % 4) * 16 + g, u1 = u0 + 8;  // this thread's two units (rows of the CTA tile)
 
   if (warp == kConsumers) {
-    if (lane == 0) {
-      // Producer. Keys at or past key_end (the last tile's tail) are read from block 0, which
-      // holds finite numbers (the pool is zeroed when made): their scores are masked, and V must
-      // not hold NaN (0 x NaN).
-      const std::int32_t* table = a.tables + seq.table_offset;
-      const int bs = a.block_size, box = bs < kKeyTile ? bs : kKeyTile;
-      bool waited = false;
-      for (int i = 0; i < n_tiles; ++i) {
-        const int s = i % kStages, kt = w.key_begin + i * kKeyTile;
-        if (i >= kStages) mbar_wait(empty_bar(s), static_cast<unsigned>((i / kStages - 1) & 1));
+    // Producer warp: K/V tiles in groups of up to kStages (the ring), one lane a TMA box (a
+    // cache block's run of a tile's keys, or the whole tile for blocks of 64+ slots), the lanes
+    // issuing at once: from one thread, the copies of 2 KB boxes (blocks of 16 slots) went out
+    // ~200 cycles apart, 20 GB/s a multiprocessor. Keys at or past key_end (the last tile's tail)
+    // are read from block 0, which holds finite numbers (the pool is zeroed when made): their
+    // scores are masked, and V must not hold NaN (0 x NaN).
+    const std::int32_t* table = a.tables + seq.table_offset;
+    const int bs = a.block_size, box = bs < kKeyTile ? bs : kKeyTile, boxes_per_tile = kKeyTile / box;
+    const int tiles_per_group = min(kStages, 32 / boxes_per_tile);
+    for (int i0 = 0; i0 < n_tiles; i0 += tiles_per_group) {
+      const int i = i0 + lane / boxes_per_tile, s = i % kStages, j = lane % boxes_per_tile;
+      const bool active = lane < min(tiles_per_group, n_tiles - i0) * boxes_per_tile;
+      int row = 0;
+      if (active) {
+        const int key = w.key_begin + i * kKeyTile + j * box;
+        const int block = key < w.key_end ? table[key / bs] : 0, offset = key < w.key_end ? key % bs : 0;
+        row = (block * a.num_kv_heads + w.kv_head) * bs + offset;
         // Keys from cache_start on are this chunk's, written by the kernel before this one;
         // earlier ones were written before the chunk began (attention_mma.cu).
-        if (!waited && kt + kKeyTile > seq.cache_start) {
-          pdl_wait();
-          waited = true;
+        if (w.key_begin + (i + 1) * kKeyTile > seq.cache_start) pdl_wait();
+        if (j == 0) {
+          if (i >= kStages) mbar_wait(empty_bar(s), static_cast<unsigned>((i / kStages - 1) & 1));
+          mbar_arrive_expect_tx(full_bar(s), kStageBytes);
         }
-        mbar_arrive_expect_tx(full_bar(s), kStageBytes);
+      }
+      __syncwarp();  // every tile of the group expects its bytes before any copy completes
+      if (active) {
+        if (i0 == 0 && lane == 0) trace_at(a, 12);
         const unsigned k_dst = stage_base + static_cast<unsigned>(s * kStageBytes), v_dst = k_dst + kTileBytes;
-        for (int j = 0; j < kKeyTile; j += box) {
-          const int key = kt + j;
-          const int block = key < w.key_end ? table[key / bs] : 0, offset = key < w.key_end ? key % bs : 0;
-          const int row = (block * a.num_kv_heads + w.kv_head) * bs + offset;
-          for (int h = 0; h < 2; ++h) {
-            const unsigned at = static_cast<unsigned>(h * kHalfBytes + j * 128);
-            tma_load(k_dst + at, k_map, h * 64, row, full_bar(s));
-            tma_load(v_dst + at, v_map, h * 64, row, full_bar(s));
-          }
+        for (int h = 0; h < 2; ++h) {
+          const unsigned at = static_cast<unsigned>(h * kHalfBytes + j * box * 128);
+          tma_load(k_dst + at, k_map, h * 64, row, full_bar(s));
+          tma_load(v_dst + at, v_map, h * 64, row, full_bar(s));
         }
       }
     }
+    if (lane == 0) trace_at(a, 13);
   } else {
     // Consumers. Q of this warpgroup's 64 units, swizzled like a TMA box (padding units zero).
     pdl_wait();
@@ -181,50 +215,95 @@ __global__ void __launch_bounds__(WG * 128 + 32, 1)
     // Generic-proxy writes made visible to wgmma's (async-proxy) reads, then the warpgroup meets.
     asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
     asm volatile("bar.sync %0, 128;\n" ::"r"(1 + wg) : "memory");
+    if (threadIdx.x == 0) trace_at(a, 1);
 
     // Scores in log2 units (exp2 is one MUFU instruction); maxima go back in natural-log units.
     const float scale2 = rsqrtf(static_cast<float>(kDims)) * 1.4426950408889634f;
     const int limit0 = w.unit_begin + u0 < units ? seq.cache_start + (w.unit_begin + u0) / group : -1;
     const int limit1 = w.unit_begin + u1 < units ? seq.cache_start + (w.unit_begin + u1) / group : -1;
-    for (int i = 0; i < n_tiles; ++i) {
-      const int s = i % kStages, kt = w.key_begin + i * kKeyTile;
-      mbar_wait(full_bar(s), static_cast<unsigned>((i / kStages) & 1));
-      const unsigned k_tile = stage_base + static_cast<unsigned>(s * kStageBytes), v_tile = k_tile + kTileBytes;
-      float sc[32];
+    auto stage_of = [&](int i) { return stage_base + static_cast<unsigned>((i % kStages) * kStageBytes); };
+    const std::uint64_t q_desc = smem_desc(q_wg, 16, 1024);
+    float sc[32] = {};  // (overwritten by the first k step of every tile)
+    // S = Q K^T for tile i into sc and O += P V for tile i: the wgmma instructions alone. The
+    // caller fences the registers and issues wgmma.fence before, and commits after:
+    // no other instruction may write a wgmma's registers between the fence and the commit, or
+    // ptxas serializes the wgmmas.
+    // Descriptors are made before wgmma.fence and pinned there (an empty asm that "defines" them),
+    // so that no address arithmetic lands between the wgmmas of one batch.
+    auto pin = [](std::uint64_t& d) { asm volatile("" : "+l"(d)::"memory"); };
+    // Every k step's descriptor is made (and pinned) before wgmma.fence.
+    std::uint64_t q_steps[kDims / 16];
 #pragma unroll
-      for (int e = 0; e < 32; ++e) sc[e] = 0.0f;
-      fence_registers(sc);
-      wgmma_fence();
+    for (int ks = 0; ks < kDims / 16; ++ks) {
+      q_steps[ks] = q_desc + static_cast<std::uint64_t>(((ks / 4) * kHalfBytes + (ks % 4) * 32) >> 4);
+      pin(q_steps[ks]);
+    }
+    // Descriptors of tile i's K steps / V steps, pinned where they are made: before the
+    // wgmma.fence of the batch they feed (an instruction that writes a wgmma's register while an
+    // earlier wgmma of the same warpgroup is in flight makes ptxas serialize them all).
+    using KSteps = std::uint64_t[kDims / 16];
+    using VSteps = std::uint64_t[4];
+    auto k_steps_of = [&](int i, KSteps& k_steps) {
+      const std::uint64_t k_desc = smem_desc(stage_of(i), 16, 1024);
 #pragma unroll
       for (int ks = 0; ks < kDims / 16; ++ks) {
-        const unsigned at = static_cast<unsigned>((ks / 4) * kHalfBytes + (ks % 4) * 32);
-        wgmma_qk(sc, smem_desc(q_wg + at, 16, 1024), smem_desc(k_tile + at, 16, 1024));
+        // Advancing the start address by 32 bytes (16 dims) inside a 128-byte swizzle row, and
+        // by 8 KB to the dims' second half.
+        k_steps[ks] = k_desc + static_cast<std::uint64_t>(((ks / 4) * kHalfBytes + (ks % 4) * 32) >> 4);
+        pin(k_steps[ks]);
       }
-      wgmma_commit();
-      wgmma_wait_all();
-      fence_registers(sc);
-
-      // sc[4n + e]: key kt + 8n + 2t + (e & 1) of unit u0 (e < 2) or u1 (e >= 2).
+    };
+    auto v_steps_of = [&](int i, VSteps& v_steps) {
+      const std::uint64_t v_desc = smem_desc(stage_of(i) + kTileBytes, kHalfBytes, 1024);
+#pragma unroll
+      for (int kc = 0; kc < 4; ++kc) {
+        // 16 keys = two 8-row groups (1024 bytes apart); the dims' two halves are 8 KB apart.
+        v_steps[kc] = v_desc + static_cast<std::uint64_t>((kc * 2048) >> 4);
+        pin(v_steps[kc]);
+      }
+    };
+    auto scores_mma = [&](const KSteps& k_steps) {
+#pragma unroll
+      for (int ks = 0; ks < kDims / 16; ++ks) {
+        if (ks == 0) {
+          wgmma_qk<0>(sc, q_steps[ks], k_steps[ks]);  // the first k step overwrites sc
+        } else {
+          wgmma_qk<1>(sc, q_steps[ks], k_steps[ks]);
+        }
+      }
+    };
+    auto values_mma = [&](const VSteps& v_steps, const unsigned (&p)[4][4]) {
+#pragma unroll
+      for (int kc = 0; kc < 4; ++kc) wgmma_pv(o, p[kc], v_steps[kc]);
+    };
+    // Online softmax of tile i's scores (in sc, complete): the new running max and sum, P packed
+    // as the A operand of P V (16 keys a k step, the mma.sync A fragment layout per warp), and the
+    // factors by which O must be rescaled before this tile's P V is added.
+    auto softmax = [&](int i, unsigned (&p)[4][4], float& alpha0, float& alpha1) {
+      const int kt = w.key_begin + i * kKeyTile;
+      // sc[4n + e]: key kt + 8n + 2t + (e & 1) of unit u0 (e < 2) or u1 (e >= 2). sc (the
+      // scores' accumulator registers) is only read: the probabilities go to x.
+      float x[32];
       const int last0 = min(limit0, w.key_end - 1), last1 = min(limit1, w.key_end - 1);
       if (kt + kKeyTile - 1 <= last0 && kt + kKeyTile - 1 <= last1) {
 #pragma unroll
-        for (int e = 0; e < 32; ++e) sc[e] *= scale2;
+        for (int e = 0; e < 32; ++e) x[e] = sc[e] * scale2;
       } else {
 #pragma unroll
         for (int n = 0; n < 8; ++n) {
 #pragma unroll
           for (int e = 0; e < 2; ++e) {
             const int key = kt + n * 8 + 2 * t + e;
-            sc[4 * n + e] = key <= last0 ? sc[4 * n + e] * scale2 : -INFINITY;
-            sc[4 * n + 2 + e] = key <= last1 ? sc[4 * n + 2 + e] * scale2 : -INFINITY;
+            x[4 * n + e] = key <= last0 ? sc[4 * n + e] * scale2 : -INFINITY;
+            x[4 * n + 2 + e] = key <= last1 ? sc[4 * n + 2 + e] * scale2 : -INFINITY;
           }
         }
       }
       float mx0 = -INFINITY, mx1 = -INFINITY;
 #pragma unroll
       for (int n = 0; n < 8; ++n) {
-        mx0 = fmaxf(mx0, fmaxf(sc[4 * n], sc[4 * n + 1]));
-        mx1 = fmaxf(mx1, fmaxf(sc[4 * n + 2], sc[4 * n + 3]));
+        mx0 = fmaxf(mx0, fmaxf(x[4 * n], x[4 * n + 1]));
+        mx1 = fmaxf(mx1, fmaxf(x[4 * n + 2], x[4 * n + 3]));
       }
       mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
       mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
@@ -233,16 +312,17 @@ __global__ void __launch_bounds__(WG * 128 + 32, 1)
       const float new0 = fmaxf(m0, mx0), new1 = fmaxf(m1, mx1);
       // A unit with no visible key yet keeps m = -inf: its probabilities are 0 and nothing rescales.
       const float base0 = new0 == -INFINITY ? 0.0f : new0, base1 = new1 == -INFINITY ? 0.0f : new1;
-      const float alpha0 = exp2f(m0 - base0), alpha1 = exp2f(m1 - base1);
+      alpha0 = exp2f(m0 - base0);
+      alpha1 = exp2f(m1 - base1);
       float sum0 = 0.0f, sum1 = 0.0f;
 #pragma unroll
       for (int n = 0; n < 8; ++n) {
-        sc[4 * n] = exp2f(sc[4 * n] - base0);
-        sc[4 * n + 1] = exp2f(sc[4 * n + 1] - base0);
-        sc[4 * n + 2] = exp2f(sc[4 * n + 2] - base1);
-        sc[4 * n + 3] = exp2f(sc[4 * n + 3] - base1);
-        sum0 += sc[4 * n] + sc[4 * n + 1];
-        sum1 += sc[4 * n + 2] + sc[4 * n + 3];
+        x[4 * n] = exp2f(x[4 * n] - base0);
+        x[4 * n + 1] = exp2f(x[4 * n + 1] - base0);
+        x[4 * n + 2] = exp2f(x[4 * n + 2] - base1);
+        x[4 * n + 3] = exp2f(x[4 * n + 3] - base1);
+        sum0 += x[4 * n] + x[4 * n + 1];
+        sum1 += x[4 * n + 2] + x[4 * n + 3];
       }
       sum0 += __shfl_xor_sync(0xffffffffu, sum0, 1);
       sum0 += __shfl_xor_sync(0xffffffffu, sum0, 2);
@@ -253,34 +333,54 @@ __global__ void __launch_bounds__(WG * 128 + 32, 1)
       m0 = new0;
       m1 = new1;
 #pragma unroll
+      for (int kc = 0; kc < 4; ++kc) {
+        p[kc][0] = pack_bf16x2(x[8 * kc], x[8 * kc + 1]);
+        p[kc][1] = pack_bf16x2(x[8 * kc + 2], x[8 * kc + 3]);
+        p[kc][2] = pack_bf16x2(x[8 * kc + 4], x[8 * kc + 5]);
+        p[kc][3] = pack_bf16x2(x[8 * kc + 6], x[8 * kc + 7]);
+      }
+    };
+    auto rescale = [&](float alpha0, float alpha1) {
+#pragma unroll
       for (int n = 0; n < 16; ++n) {
         o[4 * n] *= alpha0;
         o[4 * n + 1] *= alpha0;
         o[4 * n + 2] *= alpha1;
         o[4 * n + 3] *= alpha1;
       }
-      // P as the A operand, 16 keys a k step (the mma.sync A fragment layout, per warp).
-      unsigned p[4][4];
-#pragma unroll
-      for (int kc = 0; kc < 4; ++kc) {
-        p[kc][0] = pack_bf16x2(sc[8 * kc], sc[8 * kc + 1]);
-        p[kc][1] = pack_bf16x2(sc[8 * kc + 2], sc[8 * kc + 3]);
-        p[kc][2] = pack_bf16x2(sc[8 * kc + 4], sc[8 * kc + 5]);
-        p[kc][3] = pack_bf16x2(sc[8 * kc + 6], sc[8 * kc + 7]);
-      }
+    };
+    auto release = [&](int i) {
+      __syncwarp();
+      if (lane == 0) mbar_arrive(empty_bar(i % kStages));
+    };
+    auto wait_full = [&](int i) { mbar_wait(full_bar(i % kStages), static_cast<unsigned>((i / kStages) & 1)); };
+
+    unsigned p[4][4];
+    float alpha0, alpha1;
+    KSteps k_steps;
+    VSteps v_steps;
+    for (int i = 0; i < n_tiles; ++i) {
+      wait_full(i);
+      if (threadIdx.x == 0 && i < 8) trace_at(a, 2 + i);
+      k_steps_of(i, k_steps);
+      fence_registers(sc);
+      wgmma_fence();
+      scores_mma(k_steps);
+      wgmma_commit();
+      wgmma_wait<0>();
+      fence_registers(sc);
+      softmax(i, p, alpha0, alpha1);
+      rescale(alpha0, alpha1);
+      v_steps_of(i, v_steps);
       fence_registers(o);
       wgmma_fence();
-#pragma unroll
-      for (int kc = 0; kc < 4; ++kc) {
-        // 16 keys = two 8-row groups (1024 bytes apart); the dims' two halves are 8 KB apart.
-        wgmma_pv(o, p[kc], smem_desc(v_tile + static_cast<unsigned>(kc * 2048), kHalfBytes, 1024));
-      }
+      values_mma(v_steps, p);
       wgmma_commit();
-      wgmma_wait_all();
+      wgmma_wait<0>();
       fence_registers(o);
-      __syncwarp();
-      if (lane == 0) mbar_arrive(empty_bar(s));
+      release(i);
     }
+    if (threadIdx.x == 0) trace_at(a, 10);
   }
 
   if constexpr (CLUSTER) {
@@ -292,7 +392,7 @@ __global__ void __launch_bounds__(WG * 128 + 32, 1)
     __syncthreads();
     float* o_s = reinterpret_cast<float*>(tiles + WG * kTileBytes);  // [kM][kMergeStride]
     float* ml_s = o_s + kM * kMergeStride;                          // [kM][2]: max (log2 units), sum
-    __shared__ float weight_s[kM][kMaxAttentionCluster];
+    __shared__ float weight_s[kM][kMaxWgmmaCluster];
     __shared__ float inv_total_s[kM];
     if (warp < kConsumers) {
 #pragma unroll
@@ -338,6 +438,7 @@ __global__ void __launch_bounds__(WG * 128 + 32, 1)
           __floats2bfloat162_rn(acc.x * inv_total_s[u], acc.y * inv_total_s[u]);
     }
     cluster.sync();  // no block leaves while another still reads its shared memory
+    if (threadIdx.x == 0) trace_at(a, 11);
     return;
   }
 
@@ -369,6 +470,7 @@ __global__ void __launch_bounds__(WG * 128 + 32, 1)
       }
     }
   }
+  if (threadIdx.x == 0) trace_at(a, 11);
 #else
   __trap();  // built without sm_90a: attention_wgmma_usable() is false and nothing launches this
 #endif
@@ -382,15 +484,22 @@ void launch_kernel(const AttentionArgs& a, cudaStream_t stream) {
   static bool configured = false;
   if (!configured) {
     WEDLM_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
+    if (CLUSTER) WEDLM_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeNonPortableClusterSizeAllowed, 1));
     configured = true;
   }
   const std::int64_t rows = a.cache_rows;
   const unsigned box = static_cast<unsigned>(a.block_size < kKeyTile ? a.block_size : kKeyTile);
-  const CUtensorMap k_map = bf16_tensor_map(a.k_cache, rows, kDims, kDims, box);
-  const CUtensorMap v_map = bf16_tensor_map(a.v_cache, rows, kDims, kDims, box);
+  const CUtensorMap k_map = cached_bf16_tensor_map(a.k_cache, rows, kDims, kDims, box);
+  const CUtensorMap v_map = cached_bf16_tensor_map(a.v_cache, rows, kDims, kDims, box);
   const int cluster = CLUSTER ? a.cluster : 1;
   const unsigned grid = static_cast<unsigned>((a.work_count + cluster - 1) / cluster * cluster);
   launch_clustered(kernel, grid, WG * 128 + 32, bytes, static_cast<unsigned>(cluster), stream, a, k_map, v_map);
+}
+
+template <int WG>
+void launch_wg(const AttentionArgs& a, cudaStream_t stream) {
+  if (a.cluster > 1) return launch_kernel<WG, true>(a, stream);
+  launch_kernel<WG, false>(a, stream);
 }
 
 }  // namespace
@@ -406,8 +515,16 @@ bool attention_wgmma_built() {
 ClusterCapacity attention_wgmma_cluster_capacity(int m_tile) {
   auto query = [](auto kernel, int bytes, int threads) {
     ClusterCapacity c;
-    for (int size = 2, i = 1; size <= kMaxAttentionCluster; size *= 2, ++i) {
+    if (cudaFuncSetAttribute(kernel, cudaFuncAttributeNonPortableClusterSizeAllowed, 1) != cudaSuccess) {
+      (void)cudaGetLastError();
+    }
+    for (int size = 2, i = 1; size <= kMaxWgmmaCluster; size *= 2, ++i) {
       c.active[i] = max_active_clusters(kernel, static_cast<unsigned>(threads), bytes, static_cast<unsigned>(size));
+    }
+    const char* log = std::getenv("WEDLM_CUDA_ATTN_LOG");
+    if (log != nullptr && *log == '1') {
+      std::fprintf(stderr, "wgmma attention clusters at once (%d threads): %d of 2, %d of 4, %d of 8, %d of 16\n", threads,
+                   c.active[1], c.active[2], c.active[3], c.active[4]);
     }
     return c;
   };
@@ -417,12 +534,8 @@ ClusterCapacity attention_wgmma_cluster_capacity(int m_tile) {
 }
 
 void launch_attention_wgmma(const AttentionArgs& a, cudaStream_t stream) {
-  if (a.m_tile == 64) {
-    if (a.cluster > 1) return launch_kernel<1, true>(a, stream);
-    return launch_kernel<1, false>(a, stream);
-  }
-  if (a.cluster > 1) return launch_kernel<2, true>(a, stream);
-  launch_kernel<2, false>(a, stream);
+  if (a.m_tile == 64) return launch_wg<1>(a, stream);
+  launch_wg<2>(a, stream);
 }
 
 }  // namespace wedlm::cuda

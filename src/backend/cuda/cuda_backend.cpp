@@ -589,8 +589,15 @@ class CudaBackend final : public Backend {
     }
     profiler_.end(rope != nullptr ? "qk_norm_rope+kv_scatter" : "kv_scatter", stream_);
     profiler_.begin(stream_);
-    launch_attention(a, stream_);
-    profiler_.end(profiler_.enabled() ? "attention rows " + std::to_string(qkv.rows) + " tile " + std::to_string(a.m_tile) + " ctas " + std::to_string(a.work_count) : std::string(), stream_);
+    launch_attention_tiles(a, stream_);
+    profiler_.end(profiler_.enabled() ? "attention rows " + std::to_string(qkv.rows) + " tile " + std::to_string(a.m_tile) +
+                                            (a.wgmma ? " wgmma" : "") + " cluster " + std::to_string(a.cluster) +
+                                            " ctas " + std::to_string(a.work_count)
+                                      : std::string(),
+                  stream_);
+    profiler_.begin(stream_);
+    launch_attention_combine(a, stream_);
+    profiler_.end(profiler_.enabled() ? "combine rows " + std::to_string(qkv.rows) : std::string(), stream_);
   }
 
   // Converts a checkpoint tensor to bf16 on the GPU: bf16 copies straight from the (mapped) file;

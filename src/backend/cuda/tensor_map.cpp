@@ -2,6 +2,10 @@
 
 #include <cuda_runtime.h>
 
+#include <map>
+#include <mutex>
+#include <tuple>
+
 #include "util/error.h"
 
 namespace wedlm::cuda {
@@ -43,6 +47,19 @@ CUtensorMap bf16_tensor_map(const void* data, std::int64_t rows, std::int64_t co
          static_cast<int>(r));
   }
   return map;
+}
+
+CUtensorMap cached_bf16_tensor_map(const void* data, std::int64_t rows, std::int64_t cols, std::int64_t stride,
+                                   unsigned box_rows) {
+  using Key = std::tuple<const void*, std::int64_t, std::int64_t, std::int64_t, unsigned>;
+  static std::mutex mutex;
+  static std::map<Key, CUtensorMap> maps;
+  constexpr std::size_t kMaxMaps = 4096;  // a few KV caches of layers x {K, V}; then start over
+  const Key key{data, rows, cols, stride, box_rows};
+  std::lock_guard<std::mutex> lock(mutex);
+  if (const auto found = maps.find(key); found != maps.end()) return found->second;
+  if (maps.size() >= kMaxMaps) maps.clear();
+  return maps.emplace(key, bf16_tensor_map(data, rows, cols, stride, box_rows)).first->second;
 }
 
 }  // namespace wedlm::cuda

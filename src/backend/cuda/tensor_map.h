@@ -15,4 +15,9 @@ bool tensor_maps_available();
 CUtensorMap bf16_tensor_map(const void* data, std::int64_t rows, std::int64_t cols, std::int64_t stride,
                             unsigned box_rows);
 
+// The same, remembered by its arguments: for matrices that live long (a KV cache layer) and are
+// described at every launch, where encoding costs the host microseconds a call.
+CUtensorMap cached_bf16_tensor_map(const void* data, std::int64_t rows, std::int64_t cols, std::int64_t stride,
+                                   unsigned box_rows);
+
 }  // namespace wedlm::cuda
