@@ -2,16 +2,20 @@
 # Packs what the GPU machine needs to run the CUDA tests and benchmark into DEST (default
 # /work/main/.devcuda): binaries built here (the CLI, the CUDA tests, the attention benchmark;
 # sm_90a, portable x86-64 flags), the non-system shared libraries they load (the GPU image
-# lacks fmt, pcre2, utf8proc, ...), the test fixtures, and tools/run_cuda_device.sh. cuBLASLt and the driver come from the GPU machine's CUDA install.
+# lacks fmt, pcre2, utf8proc, ...), the test fixtures, and tools/run_cuda_device.sh. cuBLASLt
+# and the driver come from the GPU machine's CUDA install.
 set -euo pipefail
 build=${1:-build/rel}
 dest=${2:-/work/main/.devcuda}
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 rm -rf "$dest"
 mkdir -p "$dest/lib"
-cp "$build/src/cli/wedlm" "$build/tests/cuda/cuda_tests" "$build/bench/cuda_attention_bench" "$dest/"
+cp "$build/src/cli/wedlm" "$build/tests/cuda/cuda_tests" "$dest/"
+# The attention benchmark where it was built (ninja ... cuda_attention_bench).
+if [[ -x "$build/bench/cuda_attention_bench" ]]; then cp "$build/bench/cuda_attention_bench" "$dest/"; fi
 cp tools/run_cuda_device.sh "$dest/"
-for bin in "$dest/wedlm" "$dest/cuda_tests" "$dest/cuda_attention_bench"; do
+for bin in "$dest"/wedlm "$dest"/cuda_tests "$dest"/cuda_attention_bench; do
+  [[ -e "$bin" ]] || continue
   ldd "$bin" | awk '/=> \//{print $3}' | while read -r lib; do
     case "$(basename "$lib")" in
       libc.so*|libm.so*|libstdc++.so*|libgcc_s.so*|ld-linux*|libpthread*|libdl*|librt*|libcublas*|libcudart*) ;;

@@ -11,6 +11,7 @@
 #include <cstdlib>
 
 #include "backend/cuda/attention.h"
+#include "backend/cuda/cluster_merge.cuh"
 #include "backend/cuda/attention_mma.h"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/pdl.h"
@@ -312,19 +313,7 @@ __global__ void __launch_bounds__(WARPS * 32) attention_mma_kernel(AttentionArgs
     cluster.sync();
     const int splits = static_cast<int>(cluster.num_blocks()), rank = static_cast<int>(cluster.block_rank());
     const int per = kM / splits, first = rank * per;
-    // Each merged unit's split weights exp2(m_s - max) and 1 / sum of weighted sums.
-    for (int u = first + static_cast<int>(threadIdx.x); u < first + per; u += kThreads) {
-      float mx = -INFINITY;
-      for (int k = 0; k < splits; ++k) mx = fmaxf(mx, cluster.map_shared_rank(ml_s, k)[u * 2]);
-      float total = 0.0f;
-      for (int k = 0; k < splits; ++k) {
-        const float* ml = cluster.map_shared_rank(ml_s, k);
-        const float wk = ml[u * 2] == -INFINITY ? 0.0f : exp2f(ml[u * 2] - mx);
-        weight_s[u][k] = wk;
-        total += wk * ml[u * 2 + 1];
-      }
-      inv_total_s[u] = 1.0f / total;
-    }
+    cluster_split_weights(cluster, ml_s, first, per, weight_s, inv_total_s);
     __syncthreads();
     for (int i = static_cast<int>(threadIdx.x); i < per * d; i += kThreads) {
       const int u = first + i / d, col = i % d, unit = w.unit_begin + u;
