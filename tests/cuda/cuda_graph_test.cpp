@@ -113,35 +113,27 @@ TEST(CudaGraphs, ReplayedChunksEqualEagerOnesBitForBit) {
   }
 }
 
-// Steps whose attention merges its key splits inside a thread block cluster (attention_plan.h):
-// 16 KV heads x one 64-unit tile of a 32-row step, split 8 ways at 516-547 keys on a 132-SM
-// GPU. Replayed, they must equal eager runs bit for bit like every other step (the graph's grid
-// is a capacity rounded up to whole clusters, and the blocks past the step's work exit).
-TEST(CudaGraphs, ClusterMergedStepsReplayBitForBit) {
-  WEDLM_REQUIRE_CUDA_DEVICE();
-  ModelConfig config = synthetic_config("tiny");
-  config.vocab_size = 512;
-  config.num_heads = 32;
-  config.num_kv_heads = 16;
-  config.head_dim = 16;
-  auto ck = make_checkpoint("cluster-steps", config, make_random_weights(config, DType::BF16, 3));
+// A prompt of `prompt` tokens, then 32-row WeDLM-like steps (each rewrites the slots after a
+// slightly longer committed prefix), eagerly and replayed from CUDA graphs: the logits must be
+// the same bits.
+void expect_steps_replay_bit_for_bit(const ModelConfig& config, const char* name, std::int32_t prompt) {
+  auto ck = make_checkpoint(name, config, make_random_weights(config, DType::BF16, 3));
   auto gpu = make_cuda_backend();
   auto run = [&] {
     Transformer t(*ck, *gpu, 64);
-    auto cache = t.make_kv_cache(640);
+    auto cache = t.make_kv_cache(prompt + 140);
     std::mt19937 rng(4);
-    std::uniform_int_distribution<std::int32_t> token(0, 511);
+    std::uniform_int_distribution<std::int32_t> token(0, config.vocab_size - 1);
     auto ids = [&](std::size_t n) {
       std::vector<std::int32_t> v(n);
       for (auto& x : v) x = token(rng);
       return v;
     };
     StepOutputs out;
-    const auto prompt = ids(500);
-    const auto prompt_positions = iota_from(500, 0);
-    t.forward(*cache, {prompt, prompt_positions, 0, {}});
-    // WeDLM-like: each step rewrites the slots after a slightly longer committed prefix.
-    for (std::int32_t at = 500; at <= 515; at += 5) {
+    const auto prompt_ids = ids(static_cast<std::size_t>(prompt));
+    const auto prompt_positions = iota_from(prompt, 0);
+    t.forward(*cache, {prompt_ids, prompt_positions, 0, {}});
+    for (std::int32_t at = prompt; at <= prompt + 15; at += 5) {
       const auto step_ids = ids(32);
       const auto positions = iota_from(32, at);
       const auto all = iota_from(32, 0);
@@ -159,6 +151,33 @@ TEST(CudaGraphs, ClusterMergedStepsReplayBitForBit) {
   const cuda::GraphStats after = cuda::graph_stats(*gpu);
   expect_same_bits(got, want);
   EXPECT_GE(after.replayed - before.replayed, 2);  // the 32-row step, replayed from its third run
+}
+
+// Steps whose attention merges its key splits inside a thread block cluster (attention_plan.h):
+// 16 KV heads x one 64-unit tile of a 32-row step, split 8 ways at 516-547 keys on a 132-SM
+// GPU. Replayed, they must equal eager runs bit for bit like every other step (the graph's grid
+// is a capacity rounded up to whole clusters, and the blocks past the step's work exit).
+TEST(CudaGraphs, ClusterMergedStepsReplayBitForBit) {
+  WEDLM_REQUIRE_CUDA_DEVICE();
+  ModelConfig config = synthetic_config("tiny");
+  config.vocab_size = 512;
+  config.num_heads = 32;
+  config.num_kv_heads = 16;
+  config.head_dim = 16;
+  expect_steps_replay_bit_for_bit(config, "cluster-steps", 500);
+}
+
+// The 8B model's attention shape (32 heads, 8 KV heads of 128): on an H100/H200 its 32-row steps
+// run the warpgroup-MMA kernel (TMA copies through tensor maps baked into the graph), at ~1500
+// keys split 16 ways and merged by the combine kernel.
+TEST(CudaGraphs, WgmmaStepsReplayBitForBit) {
+  WEDLM_REQUIRE_CUDA_DEVICE();
+  ModelConfig config = synthetic_config("tiny");
+  config.vocab_size = 512;
+  config.num_heads = 32;
+  config.num_kv_heads = 8;
+  config.head_dim = 128;
+  expect_steps_replay_bit_for_bit(config, "wgmma-steps", 1500);
 }
 
 }  // namespace
