@@ -390,6 +390,7 @@ __global__ void __launch_bounds__(WG * 128 + 32, 1)
     // [r * kM / splits, (r + 1) * kM / splits) from all ranks.
     namespace cg = cooperative_groups;
     cg::cluster_group cluster = cg::this_cluster();
+    pdl_wait();  // (long satisfied) every thread writes `out` below, the producer warp's too
     __syncthreads();
     float* o_s = reinterpret_cast<float*>(tiles + WG * kTileBytes);  // [kM][kMergeStride]
     float* ml_s = o_s + kM * kMergeStride;                          // [kM][2]: max (log2 units), sum
