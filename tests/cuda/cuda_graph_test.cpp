@@ -169,7 +169,7 @@ TEST(CudaGraphs, ClusterMergedStepsReplayBitForBit) {
 
 // The 8B model's attention shape (32 heads, 8 KV heads of 128): on an H100/H200 its 32-row steps
 // run the warpgroup-MMA kernel (TMA copies through tensor maps baked into the graph), at ~1500
-// keys split 16 ways and merged by the combine kernel.
+// keys split 16 ways and merged by the combine kernel, at ~500 keys in clusters.
 TEST(CudaGraphs, WgmmaStepsReplayBitForBit) {
   WEDLM_REQUIRE_CUDA_DEVICE();
   ModelConfig config = synthetic_config("tiny");
@@ -178,6 +178,9 @@ TEST(CudaGraphs, WgmmaStepsReplayBitForBit) {
   config.num_kv_heads = 8;
   config.head_dim = 128;
   expect_steps_replay_bit_for_bit(config, "wgmma-steps", 1500);
+  // At ~500 keys the splits merge in clusters of 8, and the graph's spare blocks exit as whole
+  // clusters.
+  expect_steps_replay_bit_for_bit(config, "wgmma-cluster-steps", 500);
 }
 
 }  // namespace

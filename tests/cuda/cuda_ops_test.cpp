@@ -265,7 +265,12 @@ INSTANTIATE_TEST_SUITE_P(
                       // box a key tile) with two unit tiles of two sequences, blocks of 32 with
                       // 96 units.
                       AttentionCase{32, 8, 128, 4096, 32, 1}, AttentionCase{32, 8, 128, 1000, 16, 1},
-                      AttentionCase{8, 2, 128, 1000, 40, 2, 64}, AttentionCase{8, 2, 128, 1000, 24, 1, 32}),
+                      AttentionCase{8, 2, 128, 1000, 40, 2, 64}, AttentionCase{8, 2, 128, 1000, 24, 1, 32},
+                      // ... and its 64-unit tiles merged in a cluster of 8 (16 rows at 516 keys),
+                      // a step short enough for one split (direct output), blocks of 8 slots
+                      // (eight TMA boxes a key tile) and of 128 (boxes starting mid-block).
+                      AttentionCase{32, 8, 128, 500, 16, 1}, AttentionCase{8, 2, 128, 40, 32, 1},
+                      AttentionCase{8, 2, 128, 1000, 32, 1, 8}, AttentionCase{8, 2, 128, 1000, 32, 1, 128}),
     [](const auto& info) {
       const AttentionCase& c = info.param;
       return "h" + std::to_string(c.heads) + "kv" + std::to_string(c.kv_heads) + "d" + std::to_string(c.d) + "ctx" +

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstring>
 #include <map>
+#include <random>
 #include <set>
 #include <tuple>
 #include <vector>
@@ -104,7 +105,11 @@ TEST(CudaAttentionPlan, SplitsCoverEveryKeyOnceAndBalanced) {
     std::int64_t tiles = 0;
     for (std::size_t i = 0; i < seqs.size(); ++i) tiles += (c.rows[i] * group + plan.m_tile - 1) / plan.m_tile;
     EXPECT_EQ(static_cast<std::int64_t>(ranges.size()), tiles * shape.num_kv_heads);
-    EXPECT_LE(plan.work_count, per_sm * c.sm_count + tiles * shape.num_kv_heads);
+    // A recorded graph's grid (attention_work_capacity of the plan's tile_heads) covers it.
+    EXPECT_EQ(plan.tile_heads, tiles * shape.num_kv_heads);
+    EXPECT_LE(plan.work_count, attention_work_capacity(plan.tile_heads, plan.wgmma, c.sm_count));
+    EXPECT_LE(attention_work_capacity(plan.tile_heads, plan.wgmma, c.sm_count),
+              per_sm * c.sm_count + tiles * shape.num_kv_heads);
 
     int combine_units = 0;
     for (const auto& [key, items] : ranges) {
@@ -168,6 +173,49 @@ TEST(CudaAttentionPlan, SplitsCoverEveryKeyOnceAndBalanced) {
     }
     if (c.rows.size() == 1 && c.rows[0] == 1) {
       EXPECT_EQ(plan.cluster, 1);
+    }
+  }
+}
+
+
+// The grid a recorded graph launches (attention_work_capacity of the plan's tile_heads) must hold
+// every work item of every plan with the same tile_heads: random batches of 1-8 sequences of up
+// to 64 rows in all, contexts up to 9000 keys, on GPUs of 1 to 132 multiprocessors, both kernels.
+TEST(CudaAttentionPlan, GraphGridsCoverEveryPlanOfTheirTileCount) {
+  const AttentionShape shape{32, 8, 128};
+  std::mt19937 rng(11);
+  const ClusterCapacity any = capacity(1000, 1000, 1000);
+  const WgmmaAttention wgmma{any, any};
+  for (int trial = 0; trial < 400; ++trial) {
+    const int sequences = std::uniform_int_distribution<int>(1, 8)(rng);
+    const int sm_count = std::vector<int>{1, 8, 66, 132}[static_cast<std::size_t>(trial % 4)];
+    std::vector<std::vector<std::int32_t>> tables;
+    std::vector<AttentionSequence> seqs;
+    std::int64_t rows = 0, blocks = 0;
+    for (int i = 0; i < sequences && rows < 64; ++i) {
+      const std::int64_t r = std::uniform_int_distribution<std::int64_t>(1, std::min<std::int64_t>(32, 64 - rows))(rng);
+      const std::int64_t context = std::uniform_int_distribution<std::int64_t>(0, 9000)(rng);
+      std::vector<std::int32_t> table;
+      for (std::int64_t b = 0; b < (context + r + 15) / 16; ++b) table.push_back(static_cast<std::int32_t>(blocks++));
+      tables.push_back(std::move(table));
+      seqs.push_back({rows, r, context, {}});
+      rows += r;
+    }
+    for (std::size_t i = 0; i < seqs.size(); ++i) seqs[i].block_table = tables[i];
+    KvCacheShape cache;
+    cache.num_layers = 1;
+    cache.num_kv_heads = shape.num_kv_heads;
+    cache.head_dim = shape.head_dim;
+    cache.block_size = 16;
+    cache.num_blocks = blocks;
+    for (bool use_wgmma : {false, true}) {
+      const AttentionPlan plan = plan_attention(seqs, rows, shape, cache, sm_count, any, use_wgmma ? &wgmma : nullptr);
+      ASSERT_LE(plan.work_count, attention_work_capacity(plan.tile_heads, plan.wgmma, sm_count))
+          << "trial " << trial << ", " << seqs.size() << " sequences, " << rows << " rows, " << sm_count << " SMs";
+      ASSERT_LE(plan.combine_count, plan.tile_heads);
+      if (plan.cluster > 1) {
+        ASSERT_EQ(plan.work_count % plan.cluster, 0);
+      }
     }
   }
 }

@@ -57,6 +57,10 @@ std::int64_t max_splits() {
 
 }  // namespace
 
+int attention_work_capacity(int tile_heads, bool wgmma, int sm_count) {
+  return std::max(tile_heads, (wgmma ? 1 : kAttentionCtasPerSm) * sm_count);
+}
+
 bool wgmma_takes(std::int64_t max_units, std::int64_t head_dim, std::int64_t block_size) {
   const int mode = wgmma_mode();
   const bool boxes = block_size % 8 == 0 && (64 % block_size == 0 || block_size % 64 == 0);
@@ -131,6 +135,7 @@ AttentionPlan plan_attention(std::span<const AttentionSequence> sequences, std::
     }
   }
   const std::int64_t base = static_cast<std::int64_t>(tiles.size()) * s.num_kv_heads;
+  plan.tile_heads = static_cast<int>(base);
   const std::int64_t per_sm = plan.wgmma ? 1 : kAttentionCtasPerSm;
   const std::int64_t want =
       std::min(max_splits(), std::max<std::int64_t>(1, per_sm * sm_count / std::max<std::int64_t>(base, 1)));

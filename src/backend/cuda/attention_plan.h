@@ -28,7 +28,17 @@ struct AttentionPlan {
   int cluster = 1;
   // Tiles for the warpgroup-MMA kernel (attention_wgmma.h): one CTA a multiprocessor.
   bool wgmma = false;
+  // (Sequence, unit tile) pairs x KV heads: the tiles before splitting.
+  int tile_heads = 0;
 };
+
+// The most work items a plan with this many tile_heads, of this kernel, can have on a GPU of
+// sm_count multiprocessors: each tile splits at most max(1, floor(per_sm sm_count / tile_heads))
+// ways (per_sm: the CTAs of the kernel a multiprocessor holds), so at most
+// max(tile_heads, per_sm sm_count). A recorded graph's grid is sized by it (its key holds
+// tile_heads): every block past a step's work still has to be scheduled, on a multiprocessor it
+// has to itself for the warpgroup-MMA kernel.
+int attention_work_capacity(int tile_heads, bool wgmma, int sm_count);
 
 // Given (non-null) to plan_attention where the warpgroup-MMA decode kernel can run (an sm_90a
 // build on a compute capability 9.0 GPU that encodes tensor maps): what of its clusters fits.

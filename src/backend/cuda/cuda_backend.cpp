@@ -377,7 +377,8 @@ class CudaBackend final : public Backend {
                                  reinterpret_cast<std::intptr_t>(cache.k(0)), reinterpret_cast<std::intptr_t>(cache.v(0)),
                                  c.num_layers, c.num_kv_heads, c.head_dim, c.block_size, c.num_blocks,
                                  in.attention.num_heads, in.attention.num_kv_heads, in.attention.head_dim,
-                                 chunk_plan_.m_tile, chunk_plan_.cluster, chunk_plan_.wgmma ? 1 : 0};
+                                 chunk_plan_.m_tile, chunk_plan_.cluster, chunk_plan_.wgmma ? 1 : 0,
+                                 chunk_plan_.tile_heads};
     if (const StepGraphs::Entry* found = graphs_.find(key)) {
       for (std::int32_t id : in.ids) {
         if (id < 0 || id >= found->vocab) fail("token id {} is outside the vocabulary (size {})", id, found->vocab);
@@ -541,11 +542,12 @@ class CudaBackend final : public Backend {
       a.sequences = reinterpret_cast<const AttnSequence*>(area_.sequences());
       a.tables = area_.tables();
       a.work = reinterpret_cast<const AttnWork*>(area_.work());
-      a.work_count = area_.work_capacity(qkv.rows, chunk_plan_.m_tile);
+      // Grids for every plan this graph may replay: same rows, kernel and tile_heads (its key).
+      a.work_count = attention_work_capacity(chunk_plan_.tile_heads, chunk_plan_.wgmma, sm_count_);
       a.combine = reinterpret_cast<const AttnCombine*>(area_.combine());
-      a.combine_count = area_.combine_capacity(qkv.rows, chunk_plan_.m_tile);
+      a.combine_count = chunk_plan_.tile_heads;  // a combine item is a split tile
       a.combine_units = area_.combine_units_capacity(qkv.rows, chunk_plan_.m_tile);
-      a.combine_blocks = area_.combine_blocks(qkv.rows, chunk_plan_.m_tile);
+      a.combine_blocks = area_.combine_blocks(qkv.rows, chunk_plan_.m_tile, chunk_plan_.tile_heads);
       a.counts = area_.counts();
       a.partial_o = area_.partial_o();
       a.partial_ml = area_.partial_ml();

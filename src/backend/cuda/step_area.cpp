@@ -40,8 +40,8 @@ int StepArea::combine_units_capacity(std::int64_t rows, int m_tile) const {
   return static_cast<int>(std::min<std::int64_t>(m_tile, rows * group));
 }
 
-int StepArea::combine_blocks(std::int64_t rows, int m_tile) const {
-  const std::int64_t pairs = static_cast<std::int64_t>(combine_capacity(rows, m_tile)) * combine_units_capacity(rows, m_tile);
+int StepArea::combine_blocks(std::int64_t rows, int m_tile, int items) const {
+  const std::int64_t pairs = static_cast<std::int64_t>(items) * combine_units_capacity(rows, m_tile);
   return static_cast<int>(std::min<std::int64_t>(pairs, kCombineBlocksPerSm * sm_count_));
 }
 

@@ -33,8 +33,9 @@ class StepArea {
   int combine_capacity(std::int64_t rows, int m_tile) const;
   int combine_units_capacity(std::int64_t rows, int m_tile) const;
   // The combine grid of a recorded chunk: a block per (item, unit) pair of the plans it may
-  // replay, up to a few per multiprocessor (the blocks loop over the rest).
-  int combine_blocks(std::int64_t rows, int m_tile) const;
+  // replay (at most `items` combine items: the plans' tile_heads), up to a few per
+  // multiprocessor (the blocks loop over the rest).
+  int combine_blocks(std::int64_t rows, int m_tile, int items) const;
   // Writes one chunk's data into the host image (waiting for the previous upload to finish
   // reading it). False when the plan exceeds the capacities of its row count.
   bool fill(std::span<const std::int32_t> ids, std::span<const std::int32_t> positions, const AttentionPlan& plan);
