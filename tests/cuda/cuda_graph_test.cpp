@@ -113,6 +113,16 @@ TEST(CudaGraphs, ReplayedChunksEqualEagerOnesBitForBit) {
   }
 }
 
+// The tiny synthetic model (a 512-token vocabulary) with this attention shape.
+ModelConfig tiny_with_attention(std::int64_t heads, std::int64_t kv_heads, std::int64_t head_dim) {
+  ModelConfig config = synthetic_config("tiny");
+  config.vocab_size = 512;
+  config.num_heads = heads;
+  config.num_kv_heads = kv_heads;
+  config.head_dim = head_dim;
+  return config;
+}
+
 // A prompt of `prompt` tokens, then 32-row WeDLM-like steps (each rewrites the slots after a
 // slightly longer committed prefix), eagerly and replayed from CUDA graphs: the logits must be
 // the same bits.
@@ -159,12 +169,7 @@ void expect_steps_replay_bit_for_bit(const ModelConfig& config, const char* name
 // is a capacity rounded up to whole clusters, and the blocks past the step's work exit).
 TEST(CudaGraphs, ClusterMergedStepsReplayBitForBit) {
   WEDLM_REQUIRE_CUDA_DEVICE();
-  ModelConfig config = synthetic_config("tiny");
-  config.vocab_size = 512;
-  config.num_heads = 32;
-  config.num_kv_heads = 16;
-  config.head_dim = 16;
-  expect_steps_replay_bit_for_bit(config, "cluster-steps", 500);
+  expect_steps_replay_bit_for_bit(tiny_with_attention(32, 16, 16), "cluster-steps", 500);
 }
 
 // The 8B model's attention shape (32 heads, 8 KV heads of 128): on an H100/H200 its 32-row steps
@@ -172,11 +177,7 @@ TEST(CudaGraphs, ClusterMergedStepsReplayBitForBit) {
 // keys split 16 ways and merged by the combine kernel, at ~500 keys in clusters.
 TEST(CudaGraphs, WgmmaStepsReplayBitForBit) {
   WEDLM_REQUIRE_CUDA_DEVICE();
-  ModelConfig config = synthetic_config("tiny");
-  config.vocab_size = 512;
-  config.num_heads = 32;
-  config.num_kv_heads = 8;
-  config.head_dim = 128;
+  const ModelConfig config = tiny_with_attention(32, 8, 128);
   expect_steps_replay_bit_for_bit(config, "wgmma-steps", 1500);
   // At ~500 keys the splits merge in clusters of 8, and the graph's spare blocks exit as whole
   // clusters.
