@@ -21,6 +21,7 @@
 #include "backend/cuda/attention_mma.h"
 #include "backend/cuda/attention_plan.h"
 #include "backend/cuda/attention_wgmma.h"
+#include "backend/cuda/cuda_check.h"
 #include "backend/cuda/tensor_map.h"
 
 namespace {
@@ -28,14 +29,6 @@ namespace {
 using wedlm::cuda::AttentionArgs;
 using wedlm::cuda::AttentionPlan;
 
-#define CHECK_CUDA(x)                                                              \
-  do {                                                                             \
-    const cudaError_t e = (x);                                                     \
-    if (e != cudaSuccess) {                                                        \
-      std::fprintf(stderr, "%s: %s\n", #x, cudaGetErrorString(e));                 \
-      std::exit(1);                                                                \
-    }                                                                              \
-  } while (0)
 
 void* device_random_bf16(std::size_t n, std::uint32_t seed) {
   std::vector<__nv_bfloat16> host(n);
@@ -43,8 +36,8 @@ void* device_random_bf16(std::size_t n, std::uint32_t seed) {
   std::normal_distribution<float> dist(0.0f, 1.0f);
   for (auto& v : host) v = __float2bfloat16(dist(rng));
   void* d = nullptr;
-  CHECK_CUDA(cudaMalloc(&d, n * sizeof(__nv_bfloat16)));
-  CHECK_CUDA(cudaMemcpy(d, host.data(), n * sizeof(__nv_bfloat16), cudaMemcpyHostToDevice));
+  WEDLM_CUDA_CHECK(cudaMalloc(&d, n * sizeof(__nv_bfloat16)));
+  WEDLM_CUDA_CHECK(cudaMemcpy(d, host.data(), n * sizeof(__nv_bfloat16), cudaMemcpyHostToDevice));
   return d;
 }
 
@@ -58,7 +51,7 @@ void BM_DecodeAttention(benchmark::State& state) {
     return;
   }
   cudaDeviceProp prop{};
-  CHECK_CUDA(cudaGetDeviceProperties(&prop, 0));
+  WEDLM_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
   const bool wgmma_runs = wedlm::cuda::attention_wgmma_built() && prop.major == 9 && prop.minor == 0 &&
                           wedlm::cuda::tensor_maps_available();
   if (wgmma && !wgmma_runs) {
@@ -88,12 +81,12 @@ void BM_DecodeAttention(benchmark::State& state) {
   void* k_cache = device_random_bf16(cache_elements, 2);
   void* v_cache = device_random_bf16(cache_elements, 3);
   void *packed = nullptr, *out = nullptr, *partial_o = nullptr, *partial_ml = nullptr;
-  CHECK_CUDA(cudaMalloc(&packed, plan.packed.size() * sizeof(std::int32_t)));
-  CHECK_CUDA(cudaMemcpy(packed, plan.packed.data(), plan.packed.size() * sizeof(std::int32_t), cudaMemcpyHostToDevice));
-  CHECK_CUDA(cudaMalloc(&out, static_cast<std::size_t>(rows * 32 * 128) * sizeof(__nv_bfloat16)));
+  WEDLM_CUDA_CHECK(cudaMalloc(&packed, plan.packed.size() * sizeof(std::int32_t)));
+  WEDLM_CUDA_CHECK(cudaMemcpy(packed, plan.packed.data(), plan.packed.size() * sizeof(std::int32_t), cudaMemcpyHostToDevice));
+  WEDLM_CUDA_CHECK(cudaMalloc(&out, static_cast<std::size_t>(rows * 32 * 128) * sizeof(__nv_bfloat16)));
   const std::size_t slots = static_cast<std::size_t>(std::max(plan.partial_slots, 1) * plan.m_tile);
-  CHECK_CUDA(cudaMalloc(&partial_o, slots * 128 * sizeof(float)));
-  CHECK_CUDA(cudaMalloc(&partial_ml, slots * 2 * sizeof(float)));
+  WEDLM_CUDA_CHECK(cudaMalloc(&partial_o, slots * 128 * sizeof(float)));
+  WEDLM_CUDA_CHECK(cudaMalloc(&partial_ml, slots * 2 * sizeof(float)));
 
   const auto* p = static_cast<const std::int32_t*>(packed);
   AttentionArgs a;
@@ -122,24 +115,24 @@ void BM_DecodeAttention(benchmark::State& state) {
   a.wgmma = plan.wgmma;
 
   cudaStream_t stream = nullptr;
-  CHECK_CUDA(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  WEDLM_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
   cudaEvent_t start = nullptr, stop = nullptr;
-  CHECK_CUDA(cudaEventCreate(&start));
-  CHECK_CUDA(cudaEventCreate(&stop));
+  WEDLM_CUDA_CHECK(cudaEventCreate(&start));
+  WEDLM_CUDA_CHECK(cudaEventCreate(&stop));
   constexpr int kLaunches = 20;
   auto launch = [&] {
     if (part != 2) wedlm::cuda::launch_attention_tiles(a, stream);
     if (part != 1) wedlm::cuda::launch_attention_combine(a, stream);
   };
   launch();  // configures the kernels
-  CHECK_CUDA(cudaStreamSynchronize(stream));
+  WEDLM_CUDA_CHECK(cudaStreamSynchronize(stream));
   for (auto _ : state) {
-    CHECK_CUDA(cudaEventRecord(start, stream));
+    WEDLM_CUDA_CHECK(cudaEventRecord(start, stream));
     for (int i = 0; i < kLaunches; ++i) launch();
-    CHECK_CUDA(cudaEventRecord(stop, stream));
-    CHECK_CUDA(cudaEventSynchronize(stop));
+    WEDLM_CUDA_CHECK(cudaEventRecord(stop, stream));
+    WEDLM_CUDA_CHECK(cudaEventSynchronize(stop));
     float ms = 0;
-    CHECK_CUDA(cudaEventElapsedTime(&ms, start, stop));
+    WEDLM_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
     state.SetIterationTime(ms / 1e3 / kLaunches);
   }
   // One more launch with clock stamps (WEDLM_ATTN_TRACE=1, warpgroup-MMA kernel): where a CTA's
@@ -148,14 +141,14 @@ void BM_DecodeAttention(benchmark::State& state) {
   if (plan.wgmma && part == 1 && trace_env != nullptr && *trace_env == '1') {
     const std::size_t n = static_cast<std::size_t>(plan.work_count) * wedlm::cuda::kAttentionTraceSlots;
     void* trace = nullptr;
-    CHECK_CUDA(cudaMalloc(&trace, n * sizeof(unsigned long long)));
-    CHECK_CUDA(cudaMemset(trace, 0, n * sizeof(unsigned long long)));
+    WEDLM_CUDA_CHECK(cudaMalloc(&trace, n * sizeof(unsigned long long)));
+    WEDLM_CUDA_CHECK(cudaMemset(trace, 0, n * sizeof(unsigned long long)));
     a.trace = static_cast<unsigned long long*>(trace);
     wedlm::cuda::launch_attention_tiles(a, stream);
-    CHECK_CUDA(cudaStreamSynchronize(stream));
+    WEDLM_CUDA_CHECK(cudaStreamSynchronize(stream));
     a.trace = nullptr;
     std::vector<unsigned long long> host(n);
-    CHECK_CUDA(cudaMemcpy(host.data(), trace, n * sizeof(unsigned long long), cudaMemcpyDeviceToHost));
+    WEDLM_CUDA_CHECK(cudaMemcpy(host.data(), trace, n * sizeof(unsigned long long), cudaMemcpyDeviceToHost));
     cudaFree(trace);
     const char* names[] = {"start", "q ready", "tile 0", "tile 1", "tile 2", "tile 3", "tile 4", "tile 5",
                            "tile 6", "tile 7", "loop done", "written", "first copy", "last copy"};

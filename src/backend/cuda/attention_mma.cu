@@ -310,11 +310,7 @@ __global__ void __launch_bounds__(WARPS * 32) attention_mma_kernel(AttentionArgs
         ml_s[u * 2 + 1] = half == 0 ? l0 : l1;
       }
     }
-    cluster.sync();
-    const int splits = static_cast<int>(cluster.num_blocks()), rank = static_cast<int>(cluster.block_rank());
-    const int per = kM / splits, first = rank * per;
-    cluster_split_weights(cluster, ml_s, first, per, weight_s, inv_total_s);
-    __syncthreads();
+    const auto [splits, first, per] = cluster_merge_weights(cluster, ml_s, kM, weight_s, inv_total_s);
     for (int i = static_cast<int>(threadIdx.x); i < per * d; i += kThreads) {
       const int u = first + i / d, col = i % d, unit = w.unit_begin + u;
       if (unit >= units) continue;  // a padding unit

@@ -133,7 +133,7 @@ __global__ void __launch_bounds__(WG * 128 + 32, 1)
   }
   constexpr int kM = 64 * WG, kConsumers = 4 * WG;
   extern __shared__ unsigned char wgmma_smem[];
-  unsigned char* tiles = wgmma_smem + ((1024 - shared_address(wgmma_smem) % 1024) % 1024);
+  unsigned char* tiles = align_1024(wgmma_smem);
   __shared__ __align__(8) std::uint64_t full[kStages], empty[kStages];
   if (a.counts != nullptr && static_cast<int>(blockIdx.x) >= a.counts[0]) return;  // whole CTA (whole clusters)
   const AttnWork w = a.work[blockIdx.x];
@@ -143,13 +143,7 @@ __global__ void __launch_bounds__(WG * 128 + 32, 1)
   const unsigned q_base = shared_address(tiles), stage_base = q_base + WG * kTileBytes;
   auto full_bar = [&](int s) { return shared_address(&full[s]); };
   auto empty_bar = [&](int s) { return shared_address(&empty[s]); };
-  if (threadIdx.x == 0) {
-    for (int s = 0; s < kStages; ++s) {
-      mbar_init(full_bar(s), 1);
-      mbar_init(empty_bar(s), kConsumers);
-    }
-    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
-  }
+  mbar_init_ring(full, empty, kStages, kConsumers);
   __syncthreads();
   const int n_tiles = (w.key_end - w.key_begin + kKeyTile - 1) / kKeyTile;
 
@@ -202,15 +196,15 @@ __global__ void __launch_bounds__(WG * 128 + 32, 1)
     // Consumers. Q of this warpgroup's 64 units, swizzled like a TMA box (padding units zero).
     pdl_wait();
     const int tid = threadIdx.x % 128;
-    const unsigned q_wg = q_base + static_cast<unsigned>(wg * kTileBytes);
+    unsigned char* q_tile = tiles + wg * kTileBytes;
+    const unsigned q_wg = shared_address(q_tile);
     for (int i = tid; i < 64 * 16; i += 128) {
       const int u = i / 16, c = i % 16, unit = w.unit_begin + wg * 64 + u;
       const bool valid = unit < units;
       const bf16* src = valid ? a.qkv + (seq.row_begin + unit / group) * a.qkv_stride +
                                     (w.kv_head * group + unit % group) * kDims + c * 8
                               : a.qkv;
-      asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(q_wg + (c / 8) * kHalfBytes + swizzled(u, c % 8)),
-                   "l"(src), "r"(valid ? 16 : 0));
+      cp_async16(q_tile + (c / 8) * kHalfBytes + swizzled(u, c % 8), src, valid);
     }
     asm volatile("cp.async.wait_all;\n" ::: "memory");
     // Generic-proxy writes made visible to wgmma's (async-proxy) reads, then the warpgroup meets.
@@ -225,35 +219,24 @@ __global__ void __launch_bounds__(WG * 128 + 32, 1)
     auto stage_of = [&](int i) { return stage_base + static_cast<unsigned>((i % kStages) * kStageBytes); };
     const std::uint64_t q_desc = smem_desc(q_wg, 16, 1024);
     float sc[32] = {};  // (overwritten by the first k step of every tile)
-    // S = Q K^T for tile i into sc and O += P V for tile i: the wgmma instructions alone. The
-    // caller fences the registers and issues wgmma.fence before, and commits after:
-    // no other instruction may write a wgmma's registers between the fence and the commit, or
-    // ptxas serializes the wgmmas.
-    // Descriptors are made before wgmma.fence and pinned there (an empty asm that "defines" them),
-    // so that no address arithmetic lands between the wgmmas of one batch.
+    // Every wgmma's descriptor is made before the wgmma.fence of its batch and pinned there (an
+    // empty asm that "defines" it): an instruction that writes a wgmma's register between the
+    // fence and the commit makes ptxas serialize the batch.
     auto pin = [](std::uint64_t& d) { asm volatile("" : "+l"(d)::"memory"); };
-    // Every k step's descriptor is made (and pinned) before wgmma.fence.
-    std::uint64_t q_steps[kDims / 16];
-#pragma unroll
-    for (int ks = 0; ks < kDims / 16; ++ks) {
-      q_steps[ks] = q_desc + static_cast<std::uint64_t>(((ks / 4) * kHalfBytes + (ks % 4) * 32) >> 4);
-      pin(q_steps[ks]);
-    }
-    // Descriptors of tile i's K steps / V steps, pinned where they are made: before the
-    // wgmma.fence of the batch they feed (an instruction that writes a wgmma's register while an
-    // earlier wgmma of the same warpgroup is in flight makes ptxas serialize them all).
     using KSteps = std::uint64_t[kDims / 16];
     using VSteps = std::uint64_t[4];
-    auto k_steps_of = [&](int i, KSteps& k_steps) {
-      const std::uint64_t k_desc = smem_desc(stage_of(i), 16, 1024);
+    // The 16-dim k steps of a Q or K tile: the start address advances by 32 bytes inside a
+    // 128-byte swizzle row, and by 8 KB to the dims' second half.
+    auto k_steps_from = [&](std::uint64_t desc, KSteps& steps) {
 #pragma unroll
       for (int ks = 0; ks < kDims / 16; ++ks) {
-        // Advancing the start address by 32 bytes (16 dims) inside a 128-byte swizzle row, and
-        // by 8 KB to the dims' second half.
-        k_steps[ks] = k_desc + static_cast<std::uint64_t>(((ks / 4) * kHalfBytes + (ks % 4) * 32) >> 4);
-        pin(k_steps[ks]);
+        steps[ks] = desc + static_cast<std::uint64_t>(((ks / 4) * kHalfBytes + (ks % 4) * 32) >> 4);
+        pin(steps[ks]);
       }
     };
+    KSteps q_steps;
+    k_steps_from(q_desc, q_steps);
+    auto k_steps_of = [&](int i, KSteps& k_steps) { k_steps_from(smem_desc(stage_of(i), 16, 1024), k_steps); };
     auto v_steps_of = [&](int i, VSteps& v_steps) {
       const std::uint64_t v_desc = smem_desc(stage_of(i) + kTileBytes, kHalfBytes, 1024);
 #pragma unroll
@@ -410,11 +393,7 @@ __global__ void __launch_bounds__(WG * 128 + 32, 1)
         }
       }
     }
-    cluster.sync();
-    const int splits = static_cast<int>(cluster.num_blocks()), rank = static_cast<int>(cluster.block_rank());
-    const int per = kM / splits, first = rank * per;
-    cluster_split_weights(cluster, ml_s, first, per, weight_s, inv_total_s);
-    __syncthreads();
+    const auto [splits, first, per] = cluster_merge_weights(cluster, ml_s, kM, weight_s, inv_total_s);
     for (int i = static_cast<int>(threadIdx.x); i < per * (kDims / 2); i += static_cast<int>(blockDim.x)) {
       const int u = first + i / (kDims / 2), col = (i % (kDims / 2)) * 2, unit = w.unit_begin + u;
       if (unit >= units) continue;  // a padding unit

@@ -8,13 +8,21 @@
 
 namespace wedlm::cuda {
 
-// Weights of units [first, first + per): weight[u][k] = exp2(m_k - max over ranks) for rank k's
-// maximum m_k (log2 units; -inf: the rank saw no key of the unit), inv_total[u] = 1 / the
-// weighted sum of the ranks' sums. ml: [unit][2] (maximum, sum) in every rank's shared memory.
+// This rank's share of a tile's `units` units: [first, first + per) of `splits` ranks.
+struct ClusterShare {
+  int splits, first, per;
+};
+
+// Called by every thread of every rank once each rank's statistics are in `ml` ([unit][2]:
+// maximum in log2 units, -inf where the rank saw no key of the unit; sum): waits for the
+// cluster, then for this rank's units sets weight[u][k] = exp2(m_k - max over ranks) and
+// inv_total[u] = 1 / the weighted sum of the ranks' sums, and syncs the block.
 template <int MAX_SPLITS>
-__device__ __forceinline__ void cluster_split_weights(cooperative_groups::cluster_group& cluster, float* ml, int first,
-                                                      int per, float (*weight)[MAX_SPLITS], float* inv_total) {
-  const int splits = static_cast<int>(cluster.num_blocks());
+__device__ __forceinline__ ClusterShare cluster_merge_weights(cooperative_groups::cluster_group& cluster, float* ml,
+                                                              int units, float (*weight)[MAX_SPLITS], float* inv_total) {
+  cluster.sync();
+  const int splits = static_cast<int>(cluster.num_blocks()), per = units / splits;
+  const int first = static_cast<int>(cluster.block_rank()) * per;
   for (int u = first + static_cast<int>(threadIdx.x); u < first + per; u += static_cast<int>(blockDim.x)) {
     float mx = -INFINITY;
     for (int k = 0; k < splits; ++k) mx = fmaxf(mx, cluster.map_shared_rank(ml, k)[u * 2]);
@@ -27,6 +35,8 @@ __device__ __forceinline__ void cluster_split_weights(cooperative_groups::cluste
     }
     inv_total[u] = 1.0f / total;
   }
+  __syncthreads();
+  return {splits, first, per};
 }
 
 }  // namespace wedlm::cuda

@@ -613,7 +613,7 @@ __global__ void __launch_bounds__((4 * KGROUPS + 1) * 32) gemm_bulk_kernel(GemmA
   constexpr int kStage = bulk_stage_bytes<TILES>(), kXHalf = kRows * 128, kWeightBytes = kBulkWeightBytes;
   static_assert(kBulkStages * kStage >= static_cast<int>(sizeof(float)) * kFeatures * kRows, "the sums fit");
   extern __shared__ unsigned char bulk_smem[];
-  unsigned char* stages = bulk_smem + ((1024 - shared_address(bulk_smem) % 1024) % 1024);
+  unsigned char* stages = align_1024(bulk_smem);
   __shared__ __align__(8) std::uint64_t full[kBulkStages], empty[kBulkStages];
   const int splits = CLUSTER ? static_cast<int>(cg::this_cluster().num_blocks()) : 1;
   const int rank = CLUSTER ? static_cast<int>(cg::this_cluster().block_rank()) : 0;
@@ -624,13 +624,7 @@ __global__ void __launch_bounds__((4 * KGROUPS + 1) * 32) gemm_bulk_kernel(GemmA
   const unsigned base = shared_address(stages);
   auto full_bar = [&](int s) { return shared_address(&full[s]); };
   auto empty_bar = [&](int s) { return shared_address(&empty[s]); };
-  if (threadIdx.x == 0) {
-    for (int s = 0; s < kBulkStages; ++s) {
-      mbar_init(full_bar(s), 1);
-      mbar_init(empty_bar(s), kConsumers);
-    }
-    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
-  }
+  mbar_init_ring(full, empty, kBulkStages, kConsumers);
   __syncthreads();
 
   float acc[TILES][4];

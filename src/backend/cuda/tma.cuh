@@ -32,6 +32,21 @@ __device__ __forceinline__ void mbar_wait(unsigned bar, unsigned parity) {
         : "memory");
   } while (done == 0);
 }
+// The first 1024-byte boundary at or after p: 128-byte-swizzled tiles start on one, so that the
+// TMA engine's and wgmma's swizzle patterns line up (the dynamic area reserves 1024 extra bytes).
+__device__ __forceinline__ unsigned char* align_1024(unsigned char* p) {
+  return p + (1024 - shared_address(p) % 1024) % 1024;
+}
+// A ring of `stages` stages: full[s] completes on one arrival plus its copies' bytes, empty[s] on
+// one arrival from each of `consumers`. Thread 0 initializes; the caller then syncs the block.
+__device__ __forceinline__ void mbar_init_ring(std::uint64_t* full, std::uint64_t* empty, int stages, unsigned consumers) {
+  if (threadIdx.x != 0) return;
+  for (int s = 0; s < stages; ++s) {
+    mbar_init(shared_address(&full[s]), 1);
+    mbar_init(shared_address(&empty[s]), consumers);
+  }
+  asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+}
 // Box {64 k, rows} of a 2D tensor map at (k, row) into shared memory, counted on `bar`.
 __device__ __forceinline__ void tma_load(unsigned dst, const CUtensorMap& map, int k, int row, unsigned bar) {
   asm volatile(
