@@ -14,6 +14,7 @@
 #include "backend/cuda/cluster_merge.cuh"
 #include "backend/cuda/attention_mma.h"
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/fragment_softmax.cuh"
 #include "backend/cuda/pdl.h"
 #include "backend/cuda/shared_staging.cuh"
 
@@ -29,10 +30,6 @@ __device__ __forceinline__ void mma_bf16(float (&d)[4], const unsigned (&a)[4], 
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
-__device__ __forceinline__ unsigned pack_bf16(float lo, float hi) {
-  const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);  // .x = lo (lower address)
-  return *reinterpret_cast<const unsigned*>(&v);
-}
 
 
 // Key tiles are staged by cp_async16 (shared_staging.cuh), two buffers deep: the next tile's K and
@@ -228,10 +225,8 @@ __global__ void __launch_bounds__(WARPS * 32) attention_mma_kernel(AttentionArgs
         mx0 = fmaxf(mx0, fmaxf(s[n][0], s[n][1]));
         mx1 = fmaxf(mx1, fmaxf(s[n][2], s[n][3]));
       }
-      mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
-      mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
-      mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
-      mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+      mx0 = quad_max(mx0);
+      mx1 = quad_max(mx1);
       const float new0 = fmaxf(m0, mx0), new1 = fmaxf(m1, mx1);
       // A row with no visible key yet keeps m = -inf: its probabilities are 0 and nothing rescales.
       const float base0 = new0 == -INFINITY ? 0.0f : new0, base1 = new1 == -INFINITY ? 0.0f : new1;
@@ -246,10 +241,8 @@ __global__ void __launch_bounds__(WARPS * 32) attention_mma_kernel(AttentionArgs
         sum0 += s[n][0] + s[n][1];
         sum1 += s[n][2] + s[n][3];
       }
-      sum0 += __shfl_xor_sync(0xffffffffu, sum0, 1);
-      sum0 += __shfl_xor_sync(0xffffffffu, sum0, 2);
-      sum1 += __shfl_xor_sync(0xffffffffu, sum1, 1);
-      sum1 += __shfl_xor_sync(0xffffffffu, sum1, 2);
+      sum0 = quad_sum(sum0);
+      sum1 = quad_sum(sum1);
       l0 = l0 * alpha0 + sum0;
       l1 = l1 * alpha1 + sum1;
       m0 = new0;
@@ -266,10 +259,10 @@ __global__ void __launch_bounds__(WARPS * 32) attention_mma_kernel(AttentionArgs
 #pragma unroll
       for (int kc = 0; kc < kKeyTile / 16; ++kc) {
         unsigned pa[4];
-        pa[0] = pack_bf16(s[2 * kc][0], s[2 * kc][1]);
-        pa[1] = pack_bf16(s[2 * kc][2], s[2 * kc][3]);
-        pa[2] = pack_bf16(s[2 * kc + 1][0], s[2 * kc + 1][1]);
-        pa[3] = pack_bf16(s[2 * kc + 1][2], s[2 * kc + 1][3]);
+        pa[0] = pack_bf16x2(s[2 * kc][0], s[2 * kc][1]);
+        pa[1] = pack_bf16x2(s[2 * kc][2], s[2 * kc][3]);
+        pa[2] = pack_bf16x2(s[2 * kc + 1][0], s[2 * kc + 1][1]);
+        pa[3] = pack_bf16x2(s[2 * kc + 1][2], s[2 * kc + 1][3]);
         const int key = kc * 16 + (lane & 7) + ((lane >> 3) & 1) * 8;
 #pragma unroll
         for (int n = 0; n < kNt; n += 2) {

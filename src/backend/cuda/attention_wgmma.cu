@@ -26,6 +26,7 @@
 #include "backend/cuda/cluster_merge.cuh"
 #include "backend/cuda/attention_wgmma.h"
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/fragment_softmax.cuh"
 #include "backend/cuda/pdl.h"
 #include "backend/cuda/shared_staging.cuh"
 #include "backend/cuda/tensor_map.h"
@@ -108,10 +109,6 @@ __device__ __forceinline__ void trace_at(const AttentionArgs& a, int slot) {
   if (a.trace != nullptr) a.trace[blockIdx.x * kAttentionTraceSlots + slot] = clock64();
 }
 
-__device__ __forceinline__ unsigned pack_bf16x2(float lo, float hi) {
-  const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);  // .x = lo (lower address)
-  return *reinterpret_cast<const unsigned*>(&v);
-}
 #endif
 
 // WG consumer warpgroups (64 units each) and one producer warp. CLUSTER: a tile's key splits run
@@ -289,10 +286,8 @@ __global__ void __launch_bounds__(WG * 128 + 32, 1)
         mx0 = fmaxf(mx0, fmaxf(x[4 * n], x[4 * n + 1]));
         mx1 = fmaxf(mx1, fmaxf(x[4 * n + 2], x[4 * n + 3]));
       }
-      mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
-      mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
-      mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
-      mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+      mx0 = quad_max(mx0);
+      mx1 = quad_max(mx1);
       const float new0 = fmaxf(m0, mx0), new1 = fmaxf(m1, mx1);
       // A unit with no visible key yet keeps m = -inf: its probabilities are 0 and nothing rescales.
       const float base0 = new0 == -INFINITY ? 0.0f : new0, base1 = new1 == -INFINITY ? 0.0f : new1;
@@ -308,10 +303,8 @@ __global__ void __launch_bounds__(WG * 128 + 32, 1)
         sum0 += x[4 * n] + x[4 * n + 1];
         sum1 += x[4 * n + 2] + x[4 * n + 3];
       }
-      sum0 += __shfl_xor_sync(0xffffffffu, sum0, 1);
-      sum0 += __shfl_xor_sync(0xffffffffu, sum0, 2);
-      sum1 += __shfl_xor_sync(0xffffffffu, sum1, 1);
-      sum1 += __shfl_xor_sync(0xffffffffu, sum1, 2);
+      sum0 = quad_sum(sum0);
+      sum1 = quad_sum(sum1);
       l0 = l0 * alpha0 + sum0;
       l1 = l1 * alpha1 + sum1;
       m0 = new0;
