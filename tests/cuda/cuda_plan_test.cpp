@@ -27,9 +27,20 @@ struct Case {
 
 ClusterCapacity capacity(int of2, int of4, int of8) {
   ClusterCapacity c;
-  c.active[1] = of2;
-  c.active[2] = of4;
-  c.active[3] = of8;
+  c.active[2] = of2;
+  c.active[4] = of4;
+  c.active[8] = of8;
+  return c;
+}
+
+// A GPU whose processor clusters (GPCs) hold these many CTAs of a kernel each: clusters of c
+// CTAs fit floor(g / c) to a GPC of g.
+ClusterCapacity gpcs(const std::vector<int>& ctas) {
+  ClusterCapacity c;
+  for (int size = 2; size <= ClusterCapacity::kLargest; ++size) {
+    c.active[size] = 0;
+    for (int g : ctas) c.active[size] += g / size;
+  }
   return c;
 }
 
@@ -43,7 +54,9 @@ std::vector<T> unpack(const AttentionPlan& plan, std::int64_t at, int count) {
 TEST(CudaAttentionPlan, SplitsCoverEveryKeyOnceAndBalanced) {
   const AttentionShape shape{32, 8, 128};
   const std::int64_t group = 4, block_size = 16;
-  const ClusterCapacity wgmma_h200 = capacity(66, 32, 16), wgmma_small = capacity(66, 32, 7);
+  // 132 multiprocessors, one CTA each: 7 clusters of 16 at once, as measured on the H200, 8 of
+  // 14. And a GPU of 63 whose clusters of 8 do not fit 8 at once.
+  const ClusterCapacity wgmma_h200 = gpcs({18, 18, 18, 16, 16, 16, 16, 14}), wgmma_small = gpcs({9, 9, 9, 9, 9, 9, 9});
   const std::vector<Case> cases = {{{1}, {512}, 132},      {{1}, {4096}, 132},     {{32}, {4096}, 132},
                                    {{32}, {512}, 132},     {{16}, {4096}, 132},    {{64}, {4000}, 132},
                                    {{1, 1, 1}, {5, 300, 9000}, 132}, {{7, 25}, {0, 777}, 8},
@@ -104,11 +117,13 @@ TEST(CudaAttentionPlan, SplitsCoverEveryKeyOnceAndBalanced) {
     }
     std::int64_t tiles = 0;
     for (std::size_t i = 0; i < seqs.size(); ++i) tiles += (c.rows[i] * group + plan.m_tile - 1) / plan.m_tile;
+    auto key_tiles = [](std::int64_t keys) { return (keys + kKeyTile - 1) / kKeyTile; };
+    std::int64_t longest_tile = 0, longest_split = 0, longest_tile_splits = 0;
     EXPECT_EQ(static_cast<std::int64_t>(ranges.size()), tiles * shape.num_kv_heads);
     // A recorded graph's grid (attention_work_capacity of the plan's tile_heads) covers it.
     EXPECT_EQ(plan.tile_heads, tiles * shape.num_kv_heads);
-    EXPECT_LE(plan.work_count, attention_work_capacity(plan.tile_heads, plan.wgmma, c.sm_count));
-    EXPECT_LE(attention_work_capacity(plan.tile_heads, plan.wgmma, c.sm_count),
+    EXPECT_LE(plan.work_count, attention_work_capacity(plan.tile_heads, plan.wgmma, c.sm_count, plan.cluster));
+    EXPECT_LE(attention_work_capacity(plan.tile_heads, plan.wgmma, c.sm_count, plan.cluster),
               per_sm * c.sm_count + tiles * shape.num_kv_heads);
 
     int combine_units = 0;
@@ -128,9 +143,20 @@ TEST(CudaAttentionPlan, SplitsCoverEveryKeyOnceAndBalanced) {
       }
       EXPECT_EQ(at, keys) << "keys of the tile not covered";
       EXPECT_LE(longest - shortest, kKeyTile) << "splits differ by more than a key tile";
-      // As many splits as there are CTA slots for each tile, and none shorter than a key tile.
+      // As many splits as there are CTA slots for each tile, and none shorter than a key tile;
+      // clusters of the warpgroup-MMA kernel may take fewer (checked below).
       const std::int64_t want = std::max<std::int64_t>(1, per_sm * c.sm_count / (tiles * shape.num_kv_heads));
-      EXPECT_EQ(static_cast<std::int64_t>(items.size()), std::min(want, std::max<std::int64_t>(1, keys / kKeyTile)));
+      const std::int64_t splits = std::min(want, std::max<std::int64_t>(1, keys / kKeyTile));
+      if (plan.wgmma && plan.cluster > 1) {
+        EXPECT_LE(static_cast<std::int64_t>(items.size()), splits);
+      } else {
+        EXPECT_EQ(static_cast<std::int64_t>(items.size()), splits);
+      }
+      if (key_tiles(keys) > longest_tile) {
+        longest_tile = key_tiles(keys);
+        longest_tile_splits = splits;
+      }
+      longest_split = std::max(longest_split, key_tiles(longest));
       if (plan.cluster > 1) {
         EXPECT_EQ(static_cast<int>(items.size()), plan.cluster);
       } else if (items.size() > 1) {
@@ -144,6 +170,8 @@ TEST(CudaAttentionPlan, SplitsCoverEveryKeyOnceAndBalanced) {
       }
     }
     EXPECT_EQ(plan.combine_units, combine_units);
+    // Fewer splits than CTA slots only where no split gets longer.
+    EXPECT_EQ(longest_split, (longest_tile + longest_tile_splits - 1) / longest_tile_splits);
     if (plan.cluster > 1) {
       // A cluster is `cluster` consecutive work items: one tile's splits, in key order.
       EXPECT_EQ(plan.combine_count, 0);
@@ -161,12 +189,17 @@ TEST(CudaAttentionPlan, SplitsCoverEveryKeyOnceAndBalanced) {
     // 512 keys; at 4096 keys it splits 16 ways, more than a cluster takes. One row (8 tiles x
     // KV heads) keeps the combine kernel, and so does a plan whose 16 clusters do not all fit.
     // With the warpgroup-MMA kernel (8 tiles x KV heads, 16 splits wanted) the 512-key step
-    // splits 8 ways into clusters of 8 where 8 of them fit at once.
+    // splits 8 ways into clusters of 8 where 8 of them fit at once; at 4096 keys (65 key tiles)
+    // 8 clusters of 16 do not fit, and clusters of 14 split no longer than 5 key tiles; where
+    // no cluster fits, the combine kernel merges.
     if (c.rows.size() == 1 && c.rows[0] == 32 && c.sm_count == 132 && c.wgmma == nullptr) {
       EXPECT_EQ(plan.cluster, c.contexts[0] == 512 && c.clusters.of(8) >= 16 ? 8 : 1);
     }
-    if (c.rows.size() == 1 && c.rows[0] == 32 && c.wgmma != nullptr) {
-      EXPECT_EQ(plan.cluster, c.contexts[0] == 512 && c.wgmma->of(8) >= 8 ? 8 : 1);
+    if (c.rows.size() == 1 && (c.rows[0] == 32 || c.rows[0] == 16) && c.wgmma == &wgmma_h200) {
+      EXPECT_EQ(plan.cluster, c.contexts[0] == 512 ? 8 : 14);
+    }
+    if (c.wgmma == &wgmma_small) {
+      EXPECT_EQ(plan.cluster, 1);
     }
     if (plan.cluster > 1) {
       EXPECT_LE(static_cast<std::int64_t>(ranges.size()), clusters.of(plan.cluster)) << "clusters past one wave";
@@ -184,7 +217,8 @@ TEST(CudaAttentionPlan, SplitsCoverEveryKeyOnceAndBalanced) {
 TEST(CudaAttentionPlan, GraphGridsCoverEveryPlanOfTheirTileCount) {
   const AttentionShape shape{32, 8, 128};
   std::mt19937 rng(11);
-  const ClusterCapacity any = capacity(1000, 1000, 1000);
+  ClusterCapacity any;
+  for (int& active : any.active) active = 1000;
   const WgmmaAttention wgmma{any, any};
   for (int trial = 0; trial < 400; ++trial) {
     const int sequences = std::uniform_int_distribution<int>(1, 8)(rng);
@@ -210,7 +244,7 @@ TEST(CudaAttentionPlan, GraphGridsCoverEveryPlanOfTheirTileCount) {
     cache.num_blocks = blocks;
     for (bool use_wgmma : {false, true}) {
       const AttentionPlan plan = plan_attention(seqs, rows, shape, cache, sm_count, any, use_wgmma ? &wgmma : nullptr);
-      ASSERT_LE(plan.work_count, attention_work_capacity(plan.tile_heads, plan.wgmma, sm_count))
+      ASSERT_LE(plan.work_count, attention_work_capacity(plan.tile_heads, plan.wgmma, sm_count, plan.cluster))
           << "trial " << trial << ", " << seqs.size() << " sequences, " << rows << " rows, " << sm_count << " SMs";
       ASSERT_LE(plan.combine_count, plan.tile_heads);
       if (plan.cluster > 1) {

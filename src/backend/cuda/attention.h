@@ -75,18 +75,17 @@ constexpr int kAttentionCtasPerSm = 2;
 // Largest cluster of split CTAs a plan forms (the portable cluster size). H200, 32-row steps:
 // clusters of 8 (512 keys) 5.27 -> 5.18 ms; of 16 (4096 keys) 5.65 -> 6.24 ms, so not used.
 constexpr int kMaxAttentionCluster = 8;
-// The warpgroup-MMA kernel (one CTA a multiprocessor) also forms clusters of 16 (non-portable:
-// where the GPU's processor clusters hold 16 of its CTAs at once).
+// The warpgroup-MMA kernel (one CTA a multiprocessor) forms clusters of any size up to 16
+// (non-portable past 8: where the GPU's processor clusters hold that many of its CTAs at once).
 constexpr int kMaxWgmmaCluster = 16;
 
-// Clusters of split CTAs the GPU runs at once, by cluster size (index log2: sizes 2, 4, 8, 16;
-// 0: such a cluster does not fit). A plan forms clusters only where all of them run in one wave.
-// Unless measured, clusters of up to 8 are taken to fit and clusters of 16 not to.
+// Clusters of split CTAs the GPU runs at once, by cluster size (active[size], sizes 2-16; 0:
+// such a cluster does not fit). A plan forms clusters only where all of them run in one wave.
+// Unless measured, clusters of up to 8 are taken to fit and larger ones not to.
 struct ClusterCapacity {
-  int active[5] = {0, 1 << 30, 1 << 30, 1 << 30, 0};
-  int of(int cluster) const {
-    return active[cluster == 2 ? 1 : cluster == 4 ? 2 : cluster == 8 ? 3 : cluster == 16 ? 4 : 0];
-  }
+  static constexpr int kLargest = 16;
+  int active[kLargest + 1] = {0, 0, 1 << 30, 1 << 30, 1 << 30, 1 << 30, 1 << 30, 1 << 30, 1 << 30};
+  int of(int cluster) const { return cluster >= 2 && cluster <= kLargest ? active[cluster] : 0; }
 };
 
 // Writes row r's k and v to physical slot row_slot[r] (block * block_size + offset).

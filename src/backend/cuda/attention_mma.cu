@@ -288,7 +288,7 @@ __global__ void __launch_bounds__(WARPS * 32) attention_mma_kernel(AttentionArgs
     cg::cluster_group cluster = cg::this_cluster();
     float* o_s = reinterpret_cast<float*>(kv_s);  // [kM][DP]
     float* ml_s = o_s + kM * DP;                  // [kM][2]: max (log2 units), sum
-    __shared__ float weight_s[kM][kMaxAttentionCluster];
+    __shared__ float weight_s[kM][kMaxAttentionCluster], sums_s[kM][kMaxAttentionCluster];
     __shared__ float inv_total_s[kM];
 #pragma unroll
     for (int half = 0; half < 2; ++half) {
@@ -303,14 +303,15 @@ __global__ void __launch_bounds__(WARPS * 32) attention_mma_kernel(AttentionArgs
         ml_s[u * 2 + 1] = half == 0 ? l0 : l1;
       }
     }
-    const auto [splits, first, per] = cluster_merge_weights(cluster, ml_s, kM, weight_s, inv_total_s);
-    for (int i = static_cast<int>(threadIdx.x); i < per * d; i += kThreads) {
-      const int u = first + i / d, col = i % d, unit = w.unit_begin + u;
+    const auto [splits, first, per] = cluster_merge_weights(cluster, ml_s, kM, weight_s, sums_s, inv_total_s);
+    // Column pairs (d is a multiple of 8): one float2 a rank.
+    for (int i = static_cast<int>(threadIdx.x); i < per * (d / 2); i += kThreads) {
+      const int u = first + i / (d / 2), col = (i % (d / 2)) * 2, unit = w.unit_begin + u;
       if (unit >= units) continue;  // a padding unit
-      float acc = 0.0f;
-      for (int k = 0; k < splits; ++k) acc += weight_s[u][k] * cluster.map_shared_rank(o_s, k)[u * DP + col];
-      a.out[(seq.row_begin + unit / group) * a.out_stride + (w.kv_head * group + unit % group) * d + col] =
-          __float2bfloat16(acc * inv_total_s[u]);
+      const float2 acc = cluster_weighted_sum<kMaxAttentionCluster>(cluster, o_s + u * DP + col, splits, weight_s[u]);
+      *reinterpret_cast<__nv_bfloat162*>(a.out + (seq.row_begin + unit / group) * a.out_stride +
+                                         (w.kv_head * group + unit % group) * d + col) =
+          __floats2bfloat162_rn(acc.x * inv_total_s[u], acc.y * inv_total_s[u]);
     }
     cluster.sync();  // no block leaves while another still reads its shared memory
     return;
@@ -395,13 +396,15 @@ ClusterCapacity capacity_for() {
   static const ClusterCapacity capacity = [] {
     ClusterCapacity c;
     constexpr int bytes = (16 * 4 + 4 * kKeyTile) * (DP + 8) * 2;
-    for (int size = 2, i = 1; size <= kMaxAttentionCluster; size *= 2, ++i) {
-      c.active[i] = max_active_clusters(attention_mma_kernel<4, DP, true, true>, 4 * 32, bytes, static_cast<unsigned>(size));
+    // The plan gives this kernel power-of-two clusters only.
+    for (int size = 0; size <= ClusterCapacity::kLargest; ++size) c.active[size] = 0;
+    for (int size = 2; size <= kMaxAttentionCluster; size *= 2) {
+      c.active[size] = max_active_clusters(attention_mma_kernel<4, DP, true, true>, 4 * 32, bytes, static_cast<unsigned>(size));
     }
     const char* log = std::getenv("WEDLM_CUDA_ATTN_LOG");
     if (log != nullptr && *log == '1') {
-      std::fprintf(stderr, "attention clusters at once (head size %d): %d of 2, %d of 4, %d of 8\n", DP, c.active[1],
-                   c.active[2], c.active[3]);
+      std::fprintf(stderr, "attention clusters at once (head size %d): %d of 2, %d of 4, %d of 8\n", DP, c.active[2],
+                   c.active[4], c.active[8]);
     }
     return c;
   }();

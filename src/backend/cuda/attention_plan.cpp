@@ -57,7 +57,8 @@ std::int64_t max_splits() {
 
 }  // namespace
 
-int attention_work_capacity(int tile_heads, bool wgmma, int sm_count) {
+int attention_work_capacity(int tile_heads, bool wgmma, int sm_count, int cluster) {
+  if (cluster > 1) return tile_heads * cluster;
   return std::max(tile_heads, (wgmma ? 1 : kAttentionCtasPerSm) * sm_count);
 }
 
@@ -137,13 +138,14 @@ AttentionPlan plan_attention(std::span<const AttentionSequence> sequences, std::
   const std::int64_t base = static_cast<std::int64_t>(tiles.size()) * s.num_kv_heads;
   plan.tile_heads = static_cast<int>(base);
   const std::int64_t per_sm = plan.wgmma ? 1 : kAttentionCtasPerSm;
-  const std::int64_t want =
+  std::int64_t want =
       std::min(max_splits(), std::max<std::int64_t>(1, per_sm * sm_count / std::max<std::int64_t>(base, 1)));
   auto splits_of = [&](const Tile& t) {
     return std::clamp<std::int64_t>(want, 1, std::max<std::int64_t>(1, t.keys / kMinSplitKeys));
   };
-  // Splits merge inside a cluster when every tile splits the same power-of-two number of ways
-  // (the usual decode step of one sequence) and there are many tiles to merge: the split count
+  // Splits merge inside a cluster when every tile splits the same number of ways (the usual
+  // decode step of one sequence; a power of two for the register-tiled kernel) and there are
+  // many tiles to merge (any number for the warpgroup-MMA kernel): the split count
   // is what it would be anyway, and the combine kernel, with the partials' round trip through
   // memory, goes away. H200: a 32-row step at 512 keys (16 tiles x KV heads, 8 splits) 5.27 ->
   // 5.18 ms; a one-row step at 512 keys (8, 8 splits) went 4.56 -> 4.64, so few tiles keep the
@@ -151,14 +153,34 @@ AttentionPlan plan_attention(std::span<const AttentionSequence> sequences, std::
   // for a second wave (NOTES.md, "The cluster-groups round").
   constexpr std::int64_t kMinClusterTiles = 16;
   const ClusterCapacity& capacity = !plan.wgmma ? clusters : m == 64 ? wgmma->clusters64 : wgmma->clusters128;
+  std::int64_t cluster_splits = 0;  // > 1: every tile splits this many ways, as one cluster
   if (attention_clusters_enabled() && (m == 64 || plan.wgmma) && base >= (plan.wgmma ? 1 : kMinClusterTiles)) {
     const std::int64_t splits = splits_of(tiles.front());
     const bool uniform = std::all_of(tiles.begin(), tiles.end(), [&](const Tile& t) { return splits_of(t) == splits; });
-    const std::int64_t largest = plan.wgmma ? kMaxWgmmaCluster : kMaxAttentionCluster;
-    if (uniform && splits > 1 && splits <= largest && (splits & (splits - 1)) == 0 && m % splits == 0 &&
-        base <= capacity.of(static_cast<int>(splits))) {
-      plan.cluster = static_cast<int>(splits);
+    if (!plan.wgmma) {
+      if (uniform && splits > 1 && splits <= kMaxAttentionCluster && (splits & (splits - 1)) == 0 && m % splits == 0 &&
+          base <= capacity.of(static_cast<int>(splits))) {
+        cluster_splits = splits;
+      }
+    } else if (uniform && splits > 1) {
+      // Clusters of any size, fewer splits where that many do not all fit at once, as long as
+      // the longest split keeps its length: the H200 runs 7 clusters of 16 of this kernel, so a
+      // 32-row step at 4096 keys (8 tiles x KV heads, 65 key tiles) takes 8 clusters of 14 (5
+      // key tiles at most, as with 16 splits) instead of 16 splits and the combine kernel.
+      std::int64_t longest = 0;
+      for (const Tile& t : tiles) longest = std::max(longest, (t.keys + kKeyTile - 1) / kKeyTile);
+      const std::int64_t tiles_per_split = (longest + splits - 1) / splits;
+      for (std::int64_t c = std::min<std::int64_t>(splits, kMaxWgmmaCluster); c >= 2; --c) {
+        if (base <= capacity.of(static_cast<int>(c)) && (longest + c - 1) / c == tiles_per_split) {
+          cluster_splits = c;
+          break;
+        }
+      }
     }
+  }
+  if (cluster_splits > 1) {
+    plan.cluster = static_cast<int>(cluster_splits);
+    want = cluster_splits;  // every tile has at least this many key tiles (uniform above)
   }
   std::vector<AttnWork> work;
   std::vector<AttnCombine> combine;

@@ -24,7 +24,8 @@ struct AttentionPlan {
   int combine_units = 0;
   // > 1: every tile splits its keys `cluster` ways and the splits of a tile run as one thread
   // block cluster (consecutive work items) that merges its partial results through distributed
-  // shared memory: no partial slots, no combine items, no combine kernel.
+  // shared memory: no partial slots, no combine items, no combine kernel. The register-tiled
+  // kernel takes powers of two up to 8, the warpgroup-MMA kernel any size up to 16.
   int cluster = 1;
   // Tiles for the warpgroup-MMA kernel (attention_wgmma.h): one CTA a multiprocessor.
   bool wgmma = false;
@@ -32,13 +33,15 @@ struct AttentionPlan {
   int tile_heads = 0;
 };
 
-// The most work items a plan with this many tile_heads, of this kernel, can have on a GPU of
-// sm_count multiprocessors: each tile splits at most max(1, floor(per_sm sm_count / tile_heads))
-// ways (per_sm: the CTAs of the kernel a multiprocessor holds), so at most
-// max(tile_heads, per_sm sm_count). A recorded graph's grid is sized by it (its key holds
-// tile_heads): every block past a step's work still has to be scheduled, on a multiprocessor it
-// has to itself for the warpgroup-MMA kernel.
-int attention_work_capacity(int tile_heads, bool wgmma, int sm_count);
+// The most work items a plan with this many tile_heads, of this kernel, with this cluster size,
+// can have on a GPU of sm_count multiprocessors. Without clusters each tile splits at most
+// max(1, floor(per_sm sm_count / tile_heads)) ways (per_sm: the CTAs of the kernel a
+// multiprocessor holds), so at most max(tile_heads, per_sm sm_count); with clusters every tile
+// splits exactly `cluster` ways. A recorded graph's grid is sized by it (its key holds
+// tile_heads and cluster): every block past a step's work still has to be scheduled, on a
+// multiprocessor it has to itself for the warpgroup-MMA kernel, and spare clusters past the
+// GPU's capacity would run as a second wave.
+int attention_work_capacity(int tile_heads, bool wgmma, int sm_count, int cluster);
 
 // Given (non-null) to plan_attention where the warpgroup-MMA decode kernel can run (an sm_90a
 // build on a compute capability 9.0 GPU that encodes tensor maps): what of its clusters fits.
