@@ -260,11 +260,12 @@ INSTANTIATE_TEST_SUITE_P(
                       AttentionCase{32, 8, 128, 500, 32, 1}, AttentionCase{32, 8, 128, 500, 32, 1, 5},
                       AttentionCase{32, 8, 64, 500, 32, 1}, AttentionCase{32, 8, 128, 240, 32, 1},
                       // Where an sm_90a build runs the warpgroup-MMA kernel (33-256 units a KV
-                      // head): the 8B model's 32-row step at 4096 keys (on the H200 a cluster of
-                      // 14 splits, units shared unevenly) and its 16-row step (64-unit tiles),
-                      // two sequences whose splits differ (5 and 4 key tiles: the combine
-                      // kernel), blocks of 64 slots (one TMA box a key tile) with two unit tiles
-                      // of two sequences, blocks of 32 with 96 units.
+                      // head): the 8B model's 32-row step at 4096 keys (16 splits and the combine
+                      // kernel on the H200) and its 16-row step at 1000 keys (64-unit tiles; on
+                      // the H200 clusters of 9, units shared unevenly), two sequences whose
+                      // splits differ (5 and 4 key tiles: the combine kernel), blocks of 64 slots
+                      // (one TMA box a key tile) with two unit tiles of two sequences, blocks of
+                      // 32 with 96 units.
                       AttentionCase{32, 8, 128, 4096, 32, 1}, AttentionCase{32, 8, 128, 1000, 16, 1},
                       AttentionCase{8, 2, 128, 288, 32, 2},
                       AttentionCase{8, 2, 128, 1000, 40, 2, 64}, AttentionCase{8, 2, 128, 1000, 24, 1, 32},

@@ -33,14 +33,10 @@ ClusterCapacity capacity(int of2, int of4, int of8) {
   return c;
 }
 
-// A GPU whose processor clusters (GPCs) hold these many CTAs of a kernel each: clusters of c
-// CTAs fit floor(g / c) to a GPC of g.
-ClusterCapacity gpcs(const std::vector<int>& ctas) {
+// Clusters of each size 2-16 that run at once.
+ClusterCapacity sizes(const std::vector<int>& active) {
   ClusterCapacity c;
-  for (int size = 2; size <= ClusterCapacity::kLargest; ++size) {
-    c.active[size] = 0;
-    for (int g : ctas) c.active[size] += g / size;
-  }
+  for (std::size_t i = 0; i < active.size(); ++i) c.active[i + 2] = active[i];
   return c;
 }
 
@@ -54,9 +50,12 @@ std::vector<T> unpack(const AttentionPlan& plan, std::int64_t at, int count) {
 TEST(CudaAttentionPlan, SplitsCoverEveryKeyOnceAndBalanced) {
   const AttentionShape shape{32, 8, 128};
   const std::int64_t group = 4, block_size = 16;
-  // 132 multiprocessors, one CTA each: 7 clusters of 16 at once, as measured on the H200, 8 of
-  // 14. And a GPU of 63 whose clusters of 8 do not fit 8 at once.
-  const ClusterCapacity wgmma_h200 = gpcs({18, 18, 18, 16, 16, 16, 16, 14}), wgmma_small = gpcs({9, 9, 9, 9, 9, 9, 9});
+  // The warpgroup-MMA kernel's clusters on the H200 (one CTA a multiprocessor, 132), as measured;
+  // a GPU whose processor clusters hold 14 each, 8 of them; one whose clusters of 4-8 do not fit
+  // 8 at once.
+  const ClusterCapacity wgmma_h200 = sizes({66, 39, 30, 22, 17, 15, 15, 9, 7, 7, 7, 7, 7, 7, 7});
+  const ClusterCapacity wgmma_gpc14 = sizes({56, 32, 24, 16, 16, 16, 8, 8, 8, 8, 8, 8, 8, 0, 0});
+  const ClusterCapacity wgmma_small = sizes({66, 39, 7, 7, 7, 7, 7, 0, 0, 0, 0, 0, 0, 0, 0});
   const std::vector<Case> cases = {{{1}, {512}, 132},      {{1}, {4096}, 132},     {{32}, {4096}, 132},
                                    {{32}, {512}, 132},     {{16}, {4096}, 132},    {{64}, {4000}, 132},
                                    {{1, 1, 1}, {5, 300, 9000}, 132}, {{7, 25}, {0, 777}, 8},
@@ -66,6 +65,8 @@ TEST(CudaAttentionPlan, SplitsCoverEveryKeyOnceAndBalanced) {
                                    {{32}, {4096}, 132, {}, &wgmma_h200}, {{32}, {512}, 132, {}, &wgmma_h200},
                                    {{32}, {512}, 132, {}, &wgmma_small}, {{20, 40}, {300, 1000}, 132, {}, &wgmma_h200},
                                    {{16}, {4096}, 132, {}, &wgmma_h200}, {{1}, {4096}, 132, {}, &wgmma_h200},
+                                   {{32}, {1024}, 132, {}, &wgmma_h200}, {{16}, {1024}, 132, {}, &wgmma_h200},
+                                   {{32}, {4096}, 132, {}, &wgmma_gpc14},
                                    {{2048}, {0}, 132, {}, &wgmma_h200}};
   for (const Case& c : cases) {
     SCOPED_TRACE(::testing::Message() << "sequences " << c.rows.size() << " rows[0] " << c.rows[0] << " context[0] "
@@ -189,14 +190,15 @@ TEST(CudaAttentionPlan, SplitsCoverEveryKeyOnceAndBalanced) {
     // 512 keys; at 4096 keys it splits 16 ways, more than a cluster takes. One row (8 tiles x
     // KV heads) keeps the combine kernel, and so does a plan whose 16 clusters do not all fit.
     // With the warpgroup-MMA kernel (8 tiles x KV heads, 16 splits wanted) the 512-key step
-    // splits 8 ways into clusters of 8 where 8 of them fit at once; at 4096 keys (65 key tiles)
-    // 8 clusters of 16 do not fit, and clusters of 14 split no longer than 5 key tiles; where
-    // no cluster fits, the combine kernel merges.
-    if (c.rows.size() == 1 && c.rows[0] == 32 && c.sm_count == 132 && c.wgmma == nullptr) {
-      EXPECT_EQ(plan.cluster, c.contexts[0] == 512 && c.clusters.of(8) >= 16 ? 8 : 1);
-    }
+    // splits 8 ways into clusters of 8 where 8 of them fit at once; at 1024 keys (17 key tiles)
+    // the H200 takes clusters of 9 (2 key tiles a split, as 16 splits would be); at 4096 keys
+    // (65 key tiles) 16 splits of at most 5 need clusters of 13 or more, which fit only where
+    // 8 of them run at once; where no cluster fits, the combine kernel merges.
     if (c.rows.size() == 1 && (c.rows[0] == 32 || c.rows[0] == 16) && c.wgmma == &wgmma_h200) {
-      EXPECT_EQ(plan.cluster, c.contexts[0] == 512 ? 8 : 14);
+      EXPECT_EQ(plan.cluster, c.contexts[0] == 512 ? 8 : c.contexts[0] == 1024 ? 9 : 1);
+    }
+    if (c.wgmma == &wgmma_gpc14) {
+      EXPECT_EQ(plan.cluster, 14);
     }
     if (c.wgmma == &wgmma_small) {
       EXPECT_EQ(plan.cluster, 1);
