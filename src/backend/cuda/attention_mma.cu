@@ -303,17 +303,8 @@ __global__ void __launch_bounds__(WARPS * 32) attention_mma_kernel(AttentionArgs
         ml_s[u * 2 + 1] = half == 0 ? l0 : l1;
       }
     }
-    const auto [splits, first, per] = cluster_merge_weights(cluster, ml_s, kM, weight_s, sums_s, inv_total_s);
-    // Column pairs (d is a multiple of 8): one float2 a rank.
-    for (int i = static_cast<int>(threadIdx.x); i < per * (d / 2); i += kThreads) {
-      const int u = first + i / (d / 2), col = (i % (d / 2)) * 2, unit = w.unit_begin + u;
-      if (unit >= units) continue;  // a padding unit
-      const float2 acc = cluster_weighted_sum<kMaxAttentionCluster>(cluster, o_s + u * DP + col, splits, weight_s[u]);
-      *reinterpret_cast<__nv_bfloat162*>(a.out + (seq.row_begin + unit / group) * a.out_stride +
-                                         (w.kv_head * group + unit % group) * d + col) =
-          __floats2bfloat162_rn(acc.x * inv_total_s[u], acc.y * inv_total_s[u]);
-    }
-    cluster.sync();  // no block leaves while another still reads its shared memory
+    const ClusterShare share = cluster_merge_weights(cluster, ml_s, kM, weight_s, sums_s, inv_total_s);
+    cluster_merge_out(cluster, share, o_s, DP, d, weight_s, inv_total_s, a, seq, w);
     return;
   }
 

@@ -391,16 +391,8 @@ __global__ void __launch_bounds__(WG * 128 + 32, 1)
         }
       }
     }
-    const auto [splits, first, per] = cluster_merge_weights(cluster, ml_s, kM, weight_s, sums_s, inv_total_s);
-    for (int i = static_cast<int>(threadIdx.x); i < per * (kDims / 2); i += static_cast<int>(blockDim.x)) {
-      const int u = first + i / (kDims / 2), col = (i % (kDims / 2)) * 2, unit = w.unit_begin + u;
-      if (unit >= units) continue;  // a padding unit
-      const float2 acc = cluster_weighted_sum<kMaxWgmmaCluster>(cluster, o_s + u * kMergeStride + col, splits, weight_s[u]);
-      *reinterpret_cast<__nv_bfloat162*>(a.out + (seq.row_begin + unit / group) * a.out_stride +
-                                         (w.kv_head * group + unit % group) * kDims + col) =
-          __floats2bfloat162_rn(acc.x * inv_total_s[u], acc.y * inv_total_s[u]);
-    }
-    cluster.sync();  // no block leaves while another still reads its shared memory
+    const ClusterShare share = cluster_merge_weights(cluster, ml_s, kM, weight_s, sums_s, inv_total_s);
+    cluster_merge_out(cluster, share, o_s, kMergeStride, kDims, weight_s, inv_total_s, a, seq, w);
     if (threadIdx.x == 0) trace_at(a, 11);
     return;
   }

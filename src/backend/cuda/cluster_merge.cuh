@@ -3,8 +3,11 @@
 // left its unnormalized output and its statistics in its own shared memory; each rank merges a
 // share of the units, reading all ranks through distributed shared memory.
 #include <cooperative_groups.h>
+#include <cuda_bf16.h>
 
 #include <cmath>
+
+#include "backend/cuda/attention.h"
 
 namespace wedlm::cuda {
 
@@ -50,25 +53,37 @@ __device__ __forceinline__ ClusterShare cluster_merge_weights(cooperative_groups
   return {splits, first, per};
 }
 
-// sum over ranks k < splits of weight[k] * (rank k's value at `local`, a float2 of its shared
-// memory): every rank's load issued before the first is used.
+// After cluster_merge_weights: this rank's share of the tile's units merged over every rank's
+// `o` (its shared memory, [unit][stride] floats, d columns, d even) into bf16 `a.out`, padding
+// units skipped, then the cluster barrier that keeps each rank's shared memory alive until all
+// have read it. Every rank's float2 of a column pair is loaded before the first is used.
 template <int MAX_SPLITS>
-__device__ __forceinline__ float2 cluster_weighted_sum(cooperative_groups::cluster_group& cluster, const float* local,
-                                                       int splits, const float* weight) {
-  float2 v[MAX_SPLITS];
+__device__ __forceinline__ void cluster_merge_out(cooperative_groups::cluster_group& cluster, const ClusterShare& share,
+                                                  const float* o, int stride, int d, const float (*weight)[MAX_SPLITS],
+                                                  const float* inv_total, const AttentionArgs& a,
+                                                  const AttnSequence& seq, const AttnWork& w) {
+  const int group = a.num_heads / a.num_kv_heads, units = seq.rows * group;
+  for (int i = static_cast<int>(threadIdx.x); i < share.per * (d / 2); i += static_cast<int>(blockDim.x)) {
+    const int u = share.first + i / (d / 2), col = (i % (d / 2)) * 2, unit = w.unit_begin + u;
+    if (unit >= units) continue;  // a padding unit
+    float2 v[MAX_SPLITS];
 #pragma unroll
-  for (int k = 0; k < MAX_SPLITS; ++k) {
-    if (k < splits) v[k] = *reinterpret_cast<const float2*>(cluster.map_shared_rank(local, k));
-  }
-  float2 acc = make_float2(0.0f, 0.0f);
-#pragma unroll
-  for (int k = 0; k < MAX_SPLITS; ++k) {
-    if (k < splits) {
-      acc.x += weight[k] * v[k].x;
-      acc.y += weight[k] * v[k].y;
+    for (int k = 0; k < MAX_SPLITS; ++k) {
+      if (k < share.splits) v[k] = *reinterpret_cast<const float2*>(cluster.map_shared_rank(o + u * stride + col, k));
     }
+    float2 acc = make_float2(0.0f, 0.0f);
+#pragma unroll
+    for (int k = 0; k < MAX_SPLITS; ++k) {
+      if (k < share.splits) {
+        acc.x += weight[u][k] * v[k].x;
+        acc.y += weight[u][k] * v[k].y;
+      }
+    }
+    *reinterpret_cast<__nv_bfloat162*>(a.out + (seq.row_begin + unit / group) * a.out_stride +
+                                       (w.kv_head * group + unit % group) * d + col) =
+        __floats2bfloat162_rn(acc.x * inv_total[u], acc.y * inv_total[u]);
   }
-  return acc;
+  cluster.sync();
 }
 
 }  // namespace wedlm::cuda
