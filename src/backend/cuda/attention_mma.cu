@@ -15,6 +15,7 @@
 #include "backend/cuda/attention_mma.h"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/fragment_softmax.cuh"
+#include "backend/cuda/mma_sync.cuh"
 #include "backend/cuda/pdl.h"
 #include "backend/cuda/shared_staging.cuh"
 
@@ -23,14 +24,8 @@ namespace wedlm::cuda {
 namespace {
 
 __device__ __forceinline__ void mma_bf16(float (&d)[4], const unsigned (&a)[4], unsigned b0, unsigned b1) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-      "{%0,%1,%2,%3};\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  mma16816(d, a[0], a[1], a[2], a[3], b0, b1);
 }
-
-
 
 // Key tiles are staged by cp_async16 (shared_staging.cuh), two buffers deep: the next tile's K and
 // V are in flight while the current one is multiplied. A decode CTA has only a few tiles, so what

@@ -32,6 +32,7 @@
 #include "backend/cuda/shared_staging.cuh"
 #include "backend/cuda/tensor_map.h"
 #include "backend/cuda/tma.cuh"
+#include "backend/cuda/wgmma.cuh"
 
 namespace wedlm::cuda {
 
@@ -49,34 +50,7 @@ __host__ __device__ constexpr int wgmma_shared_bytes() {
   return WG * kTileBytes + kStages * kStageBytes + 1024;  // + alignment of the swizzled tiles
 }
 
-#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-#define WEDLM_WGMMA_DEVICE 1
-#endif
-
 #ifdef WEDLM_WGMMA_DEVICE
-// Shared memory matrix descriptor (128-byte swizzle): start address, leading and stride byte
-// offsets (>> 4), layout type 1 in bits 62-63. Tiles are 1024-byte aligned, so the base offset
-// is 0 even when the start moves by 32 bytes to a later 16-element k step.
-__device__ __forceinline__ std::uint64_t smem_desc(unsigned addr, unsigned leading, unsigned stride) {
-  return static_cast<std::uint64_t>((addr & 0x3FFFF) >> 4) | (static_cast<std::uint64_t>(leading >> 4) << 16) |
-         (static_cast<std::uint64_t>(stride >> 4) << 32) | (std::uint64_t{1} << 62);
-}
-
-__device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
-__device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
-// Until at most N committed groups of this warpgroup are still running.
-template <int N>
-__device__ __forceinline__ void wgmma_wait() {
-  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
-}
-// Keeps the compiler from moving accesses of wgmma operand registers across a wait (it sees the
-// asm statement that issued them as done at once).
-template <int N>
-__device__ __forceinline__ void fence_registers(float (&r)[N]) {
-#pragma unroll
-  for (int i = 0; i < N; ++i) asm volatile("" : "+f"(r[i])::"memory");
-}
-
 // S (64 units x 64 keys, fp32) = S * ACCUMULATE + Q (64 x 16, shared) K^T (K: 64 keys x 16,
 // shared), both K-major.
 template <int ACCUMULATE>
@@ -221,10 +195,8 @@ __global__ void __launch_bounds__(WG * 128 + 32, 1)
     auto stage_of = [&](int i) { return stage_base + static_cast<unsigned>((i % kStages) * kStageBytes); };
     const std::uint64_t q_desc = smem_desc(q_wg, 16, 1024);
     float sc[32] = {};  // (overwritten by the first k step of every tile)
-    // Every wgmma's descriptor is made before the wgmma.fence of its batch and pinned there (an
-    // empty asm that "defines" it): an instruction that writes a wgmma's register between the
-    // fence and the commit makes ptxas serialize the batch.
-    auto pin = [](std::uint64_t& d) { asm volatile("" : "+l"(d)::"memory"); };
+    // Every wgmma's descriptor is made before the wgmma.fence of its batch and pinned there
+    // (wgmma.cuh).
     using KSteps = std::uint64_t[kDims / 16];
     using VSteps = std::uint64_t[4];
     // The 16-dim k steps of a Q or K tile: the start address advances by 32 bytes inside a
@@ -233,7 +205,7 @@ __global__ void __launch_bounds__(WG * 128 + 32, 1)
 #pragma unroll
       for (int ks = 0; ks < kDims / 16; ++ks) {
         steps[ks] = desc + static_cast<std::uint64_t>(((ks / 4) * kHalfBytes + (ks % 4) * 32) >> 4);
-        pin(steps[ks]);
+        pin_descriptor(steps[ks]);
       }
     };
     KSteps q_steps;
@@ -245,7 +217,7 @@ __global__ void __launch_bounds__(WG * 128 + 32, 1)
       for (int kc = 0; kc < 4; ++kc) {
         // 16 keys = two 8-row groups (1024 bytes apart); the dims' two halves are 8 KB apart.
         v_steps[kc] = v_desc + static_cast<std::uint64_t>((kc * 2048) >> 4);
-        pin(v_steps[kc]);
+        pin_descriptor(v_steps[kc]);
       }
     };
     auto scores_mma = [&](const KSteps& k_steps) {

@@ -1,17 +1,16 @@
 #include "backend/cuda/gemv.h"
 
-#include <cooperative_groups.h>
-
 #include <cstdint>
 #include <cstdlib>
 #include <type_traits>
 
 #include "backend/cuda/activation.cuh"
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/gemm_bulk.h"
+#include "backend/cuda/launch_tiers.h"
+#include "backend/cuda/mma_sync.cuh"
 #include "backend/cuda/pdl.h"
 #include "backend/cuda/shared_staging.cuh"
-#include "backend/cuda/tma.cuh"
-#include "backend/cuda/tensor_map.h"
 
 namespace wedlm::cuda {
 
@@ -262,31 +261,6 @@ int sm_count() {
   return count;
 }
 
-// Launch dispatch: a kernel is instantiated per row tier (R rows or fewer) and per fused
-// epilogue/prologue, so the host picks the instantiation from the operands.
-// by_rows calls launch_tier(std::integral_constant<int, T>) for the first tier T >= rows (the
-// last tier takes anything larger; gemv_supported bounds rows first). by_flag passes
-// std::true_type or std::false_type.
-template <int First, int... Rest, typename Launch>
-void by_rows(std::int64_t rows, Launch&& launch_tier) {
-  if constexpr (sizeof...(Rest) == 0) {
-    launch_tier(std::integral_constant<int, First>{});
-  } else if (rows <= First) {
-    launch_tier(std::integral_constant<int, First>{});
-  } else {
-    by_rows<Rest...>(rows, launch_tier);
-  }
-}
-
-template <typename Launch>
-void by_flag(bool flag, Launch&& launch_flag) {
-  if (flag) {
-    launch_flag(std::true_type{});
-  } else {
-    launch_flag(std::false_type{});
-  }
-}
-
 template <int R, int UNROLL, bool SILU, bool NORM_IN = false>
 void launch_stream_rows(const GemmArgs& g, cudaStream_t stream) {
   auto* kernel = gemv_stream_kernel<R, UNROLL, SILU, NORM_IN>;
@@ -335,15 +309,6 @@ void launch_rows(const GemmArgs& g, cudaStream_t stream) {
 // fragment layout's k pairs (2t, 2t+1 | 2t+8, 2t+9): W and x agree on the permutation.
 constexpr int kMmaWarps = 4;
 constexpr int kMmaUnroll = 4;
-
-__device__ __forceinline__ void mma16816(float (&d)[4], unsigned a0, unsigned a1, unsigned a2, unsigned a3,
-                                         unsigned b0, unsigned b1) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-      "{%0,%1,%2,%3};\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
-}
 
 // A warp's mma accumulators cover 16 output features from o0 and TILES x 8 rows: c0, c1 are
 // feature gi, rows 2t and 2t + 1 of each 8-row tile; c2, c3 feature gi + 8.
@@ -567,240 +532,6 @@ void launch_gemm_x(const GemmArgs& g, cudaStream_t stream) {
   });
 }
 
-// Variants 8-11 (WeDLM steps, <= 32 rows): 64 output features a block, weights and x staged in
-// shared memory by the TMA engine (one instruction moves a 32-row x 64-k box, 128-byte swizzled
-// so that ldmatrix reads are conflict-free; nothing is held in registers while it is in flight),
-// kBulkStages chunks of 128 k deep: ~144 KB of weights in flight a multiprocessor, where gemm_x's
-// register prefetch holds ~64 KB; three blocks fit a multiprocessor, so the 384 feature tiles of
-// the gate/up projection run in one wave. (1D bulk copies of one row's 256 bytes were tried first: ~45
-// cycles an instruction capped them at ~1 TB/s.) One producer thread issues the copies, the first
-// stages' weights before pdl_wait(); 4 or 8 consumer warps multiply (ldmatrix + mma.sync) and
-// release each stage through an mbarrier. k may also be split 2 or 4 ways: the splits of a feature
-// tile run as a thread block cluster and rank r adds up 1/splits of the tile's outputs over the
-// ranks in rank order, so every run gives the same sums. H200, tuner times (us, cuBLASLt's best
-// in brackets; NOTES.md "The TMA GEMM round"): 16 rows gate_up 50.4 (49.8), o 11.2 (9.9), down
-// 31.1 (28.4); 32 rows gate_up 53.4 (50.1), down 36.9 (29.6), o 14.9 (10.6), qkv 20.9 (15.4).
-constexpr int kBulkStages = 3;
-constexpr int kBulkChunk = 128;  // k a stage: two 64-k (128-byte) swizzle spans
-constexpr int kBulkWeightBytes = 64 * kBulkChunk * 2;  // a stage's 64 features
-
-template <int TILES>
-__host__ __device__ constexpr int bulk_stage_bytes() {
-  return kBulkWeightBytes + TILES * 8 * kBulkChunk * 2;
-}
-template <int TILES>
-__host__ __device__ constexpr int bulk_shared_bytes() {
-  return kBulkStages * bulk_stage_bytes<TILES>() + 1024;  // + alignment of the swizzled stages
-}
-
-// Global row of a block's local feature f (SILU: 0-31 gate rows, 32-63 the matching up rows).
-template <bool SILU>
-__device__ __forceinline__ std::int64_t bulk_feature(const GemmArgs& g, std::int64_t tile, int f) {
-  if constexpr (SILU) return (f >= 32 ? g.n / 2 : 0) + tile * 32 + f % 32;
-  return tile * 64 + f;
-}
-
-// KGROUPS: 4 consumer warps (16 features each) per group; groups split a stage's k (more warps to
-// hide the multiply's latency without more x traffic) and add their sums at the end.
-template <int TILES, int KGROUPS, bool SILU, bool CLUSTER>
-__global__ void __launch_bounds__((4 * KGROUPS + 1) * 32) gemm_bulk_kernel(GemmArgs g, const __grid_constant__ CUtensorMap w_map,
-                                                                 const __grid_constant__ CUtensorMap x_map) {
-  pdl_launch_dependents();
-  namespace cg = cooperative_groups;
-  static_assert(TILES % 2 == 0, "x fragments are loaded for two 8-row tiles at once");
-  constexpr int kRows = TILES * 8, kFeatures = 64, kOutputs = SILU ? kFeatures / 2 : kFeatures;
-  constexpr int kConsumers = 4 * KGROUPS, kThreads = (kConsumers + 1) * 32;
-  constexpr int kStage = bulk_stage_bytes<TILES>(), kXHalf = kRows * 128, kWeightBytes = kBulkWeightBytes;
-  static_assert(kBulkStages * kStage >= static_cast<int>(sizeof(float)) * kFeatures * kRows, "the sums fit");
-  extern __shared__ unsigned char bulk_smem[];
-  unsigned char* stages = align_1024(bulk_smem);
-  __shared__ __align__(8) std::uint64_t full[kBulkStages], empty[kBulkStages];
-  const int splits = CLUSTER ? static_cast<int>(cg::this_cluster().num_blocks()) : 1;
-  const int rank = CLUSTER ? static_cast<int>(cg::this_cluster().block_rank()) : 0;
-  const std::int64_t tile = blockIdx.x / splits;
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int chunks = static_cast<int>(g.k / kBulkChunk) / splits, chunk0 = rank * chunks;
-  const int rows = static_cast<int>(g.rows);
-  const unsigned base = shared_address(stages);
-  auto full_bar = [&](int s) { return shared_address(&full[s]); };
-  auto empty_bar = [&](int s) { return shared_address(&empty[s]); };
-  mbar_init_ring(full, empty, kBulkStages, kConsumers);
-  __syncthreads();
-
-  float acc[TILES][4];
-#pragma unroll
-  for (int j = 0; j < TILES; ++j) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.0f;
-  if (warp == kConsumers) {
-    if (lane == 0) {
-      // Each 32 local features are one box (of 32 consecutive rows: SILU halves are multiples of 32).
-      auto issue_w = [&](int c) {
-        const unsigned stage = base + static_cast<unsigned>((c % kBulkStages) * kStage);
-        for (int h = 0; h < 2; ++h) {
-          const int k = (chunk0 + c) * kBulkChunk + h * 64;
-          for (int box = 0; box < kFeatures / 32; ++box) {
-            tma_load(stage + h * (kWeightBytes / 2) + box * 32 * 128, w_map, k,
-                     static_cast<int>(bulk_feature<SILU>(g, tile, box * 32)), full_bar(c % kBulkStages));
-          }
-        }
-      };
-      auto issue_x = [&](int c) {
-        const unsigned stage = base + static_cast<unsigned>((c % kBulkStages) * kStage + kWeightBytes);
-        for (int h = 0; h < 2; ++h) {
-          tma_load(stage + h * kXHalf, x_map, (chunk0 + c) * kBulkChunk + h * 64, 0, full_bar(c % kBulkStages));
-        }
-      };
-      // Weights depend on no earlier kernel: the first stages' are in flight before pdl_wait().
-      const int early = chunks < kBulkStages ? chunks : kBulkStages;
-      for (int c = 0; c < early; ++c) {
-        mbar_expect_tx(full_bar(c), kWeightBytes);
-        issue_w(c);
-      }
-      pdl_wait();
-      for (int c = 0; c < early; ++c) {
-        mbar_arrive_expect_tx(full_bar(c), 2 * kXHalf);
-        issue_x(c);
-      }
-      for (int c = early; c < chunks; ++c) {
-        const int s = c % kBulkStages;
-        mbar_wait(empty_bar(s), static_cast<unsigned>((c / kBulkStages - 1) & 1));
-        mbar_arrive_expect_tx(full_bar(s), kWeightBytes + 2 * kXHalf);
-        issue_w(c);
-        issue_x(c);
-      }
-    }
-  } else {
-    // Consumers: warp w multiplies local weight rows (w % 4) * 16 .. + 15 by every x row, over
-    // its group's share of each stage's k.
-    constexpr int kSteps = kBulkChunk / 16 / KGROUPS;
-    const int group = warp / 4;
-    const int a_row = (warp % 4) * 16 + (lane & 7) + ((lane >> 3) & 1) * 8, a_chunk = lane >> 4;
-    const int b_row = (lane >> 4) * 8 + (lane & 7), b_chunk = (lane >> 3) & 1;
-    for (int c = 0; c < chunks; ++c) {
-      const int s = c % kBulkStages;
-      mbar_wait(full_bar(s), static_cast<unsigned>((c / kBulkStages) & 1));
-      const unsigned stage = base + static_cast<unsigned>(s * kStage);
-#pragma unroll
-      for (int q = 0; q < kSteps; ++q) {
-        const int ks = group * kSteps + q, h = ks / 4, c0 = (ks % 4) * 2;
-        unsigned a[4];
-        ldmatrix_x4(a, stage + h * (kWeightBytes / 2) + swizzled(a_row, c0 + a_chunk));
-#pragma unroll
-        for (int j = 0; j < TILES; j += 2) {
-          unsigned b[4];
-          ldmatrix_x4(b, stage + kWeightBytes + h * kXHalf + swizzled(j * 8 + b_row, c0 + b_chunk));
-          mma16816(acc[j], a[0], a[1], a[2], a[3], b[0], b[1]);
-          mma16816(acc[j + 1], a[0], a[1], a[2], a[3], b[2], b[3]);
-        }
-      }
-      __syncwarp();
-      if (lane == 0) mbar_arrive(empty_bar(s));
-    }
-  }
-  pdl_wait();  // (long done by now) before this thread's first write
-  __syncthreads();  // every stage consumed: the stage memory takes the sums
-  // Sums by local feature (warp * 16 + fragment row; SILU: gate f, its up f + 32) x row.
-  float* sums = reinterpret_cast<float*>(stages);
-  const int gi = lane / 4, t = lane % 4;
-  auto sum_index = [&](int j, int e) { return ((warp % 4) * 16 + gi + (e >= 2 ? 8 : 0)) * kRows + j * 8 + 2 * t + (e & 1); };
-  if (warp < 4) {
-#pragma unroll
-    for (int j = 0; j < TILES; ++j) {
-#pragma unroll
-      for (int e = 0; e < 4; ++e) sums[sum_index(j, e)] = acc[j][e];
-    }
-  }
-  if constexpr (KGROUPS == 2) {
-    __syncthreads();
-    if (warp >= 4 && warp < 8) {
-#pragma unroll
-      for (int j = 0; j < TILES; ++j) {
-#pragma unroll
-        for (int e = 0; e < 4; ++e) sums[sum_index(j, e)] += acc[j][e];
-      }
-    }
-  }
-  if constexpr (CLUSTER) {
-    cg::this_cluster().sync();
-  } else {
-    __syncthreads();
-  }
-  const int per = kOutputs / splits;
-  for (int i = static_cast<int>(threadIdx.x); i < per * kRows; i += kThreads) {
-    const int r = i / per, f = rank * per + i % per;
-    if (r >= rows) continue;
-    float v = 0.0f, up = 0.0f;
-    for (int k = 0; k < splits; ++k) {
-      const float* other = CLUSTER ? cg::this_cluster().map_shared_rank(sums, k) : sums;
-      v += other[f * kRows + r];
-      if (SILU) up += other[(f + kOutputs) * kRows + r];
-    }
-    const std::int64_t feature = bulk_feature<SILU>(g, tile, f);
-    if (g.bias != nullptr) v += __bfloat162float(g.bias[feature]);
-    if constexpr (SILU) {
-      if (g.bias != nullptr) up += __bfloat162float(g.bias[feature + g.n / 2]);
-      g.out[r * g.ldout + feature] = silu_times(__bfloat162float(__float2bfloat16(v)), __bfloat162float(__float2bfloat16(up)));
-    } else {
-      g.out[r * g.ldout + feature] = __float2bfloat16(v);
-    }
-  }
-  if constexpr (CLUSTER) cg::this_cluster().sync();  // no block leaves while another reads its memory
-}
-
-// Variants 8-11: (k groups, k splits) = (1, 1), (1, 2), (1, 4), (2, 2).
-int split_of(int variant) { return variant == 8 ? 1 : variant == 10 ? 4 : 2; }
-int bulk_kgroups(int variant) { return variant == 11 ? 2 : 1; }
-
-template <int TILES, int KGROUPS, bool SILU, bool CLUSTER>
-void launch_bulk_tier(const GemmArgs& g, int splits, cudaStream_t stream) {
-  auto kernel = gemm_bulk_kernel<TILES, KGROUPS, SILU, CLUSTER>;
-  constexpr int bytes = bulk_shared_bytes<TILES>();
-  static bool configured = false;
-  if (!configured) {
-    WEDLM_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
-    configured = true;
-  }
-  const CUtensorMap w_map = bf16_tensor_map(g.w, g.n, g.k, g.k, 32);
-  const CUtensorMap x_map = bf16_tensor_map(g.x, g.rows, g.k, g.ldx, TILES * 8);
-  const unsigned blocks = static_cast<unsigned>(g.n / 64 * splits);
-  launch_clustered(kernel, blocks, (4 * KGROUPS + 1) * 32, bytes, static_cast<unsigned>(splits), stream, g, w_map, x_map);
-}
-
-template <int KGROUPS>
-void launch_bulk_groups(const GemmArgs& g, int splits, cudaStream_t stream) {
-  by_flag(g.silu_mul, [&](auto silu) {
-    by_rows<16, 32>(g.rows, [&](auto r) {
-      constexpr int kTiles = decltype(r)::value / 8;
-      if (splits > 1) {
-        launch_bulk_tier<kTiles, KGROUPS, decltype(silu)::value, true>(g, splits, stream);
-      } else {
-        launch_bulk_tier<kTiles, KGROUPS, decltype(silu)::value, false>(g, 1, stream);
-      }
-    });
-  });
-}
-
-void launch_gemm_bulk(const GemmArgs& g, int variant, cudaStream_t stream) {
-  if (bulk_kgroups(variant) == 1) return launch_bulk_groups<1>(g, split_of(variant), stream);
-  launch_bulk_groups<2>(g, split_of(variant), stream);
-}
-
-// Whether the TMA path exists (the driver has the encoder) and clusters of `splits` gemm_bulk
-// blocks fit this GPU (a small partition may take none); asked once per size.
-template <int KGROUPS>
-bool gemm_bulk_fits(int splits) {
-  if (!tensor_maps_available()) return false;
-  if (splits == 1) return true;
-  static int fits[2] = {-1, -1};  // clusters of 2, 4
-  int& known = fits[splits == 2 ? 0 : 1];
-  if (known < 0) {
-    known = max_active_clusters(gemm_bulk_kernel<4, KGROUPS, false, true>, (4 * KGROUPS + 1) * 32,
-                                bulk_shared_bytes<4>(), static_cast<unsigned>(splits)) > 0
-                ? 1
-                : 0;
-  }
-  return known == 1;
-}
-
 // Output features one block of variant `variant` (>= 2) covers.
 int mma_features(int variant) { return variant == 2 ? 16 : variant == 3 ? 32 : 64; }
 
@@ -853,18 +584,20 @@ void launch_gemv(const GemmArgs& g, int variant, cudaStream_t stream) {
 const char* gemv_variant_name(int variant) {
   static const char* const names[kGemvVariants] = {"gemv4", "gemv8", "gemv_mma16", "gemv_mma32", "gemv_mma64",
                                                    "gemv_stream4", "gemv_stream8", "gemm_x",
-                                                   "gemm_tma", "gemm_tma_x2", "gemm_tma_x4", "gemm_tma_k2x2"};
+                                                   "gemm_tma", "gemm_tma_x2", "gemm_tma_x4", "gemm_tma_k2x2",
+                                                   "gemm_wgmma6_x2", "gemm_wgmma4_x2"};
   return variant >= 0 && variant < kGemvVariants ? names[variant] : "?";
 }
 
-bool gemv_timed(int variant, std::int64_t rows) {
-  static const int tma = [] {  // -1: default, 0: never, 1: always
+bool gemv_timed(int variant) {
+  static const bool tma = [] {
     const char* env = std::getenv("WEDLM_CUDA_TMA_GEMM");
-    return env == nullptr || *env == '\0' ? -1 : *env == '1' ? 1 : 0;
+    return env == nullptr || *env != '0';
   }();
-  if (variant < 8 || tma == 1) return true;
-  return tma == -1 && rows <= 16;
+  return variant < kFirstBulkVariant || tma;
 }
+
+bool gemv_prefetches_unseen(int variant) { return variant == kFirstBulkVariant + 4; }
 
 bool gemv_supported(const GemmArgs& g, int variant) {
   if (variant < 0 || variant >= kGemvVariants || !norm_in_supported(g, variant)) return false;
@@ -874,11 +607,7 @@ bool gemv_supported(const GemmArgs& g, int variant) {
   if (variant == 7) {
     return common && g.rows <= kGemvMmaMaxRows && g.n % 64 == 0 && g.k % kXChunk == 0 && g.ldx % 8 == 0;
   }
-  if (variant >= 8) {
-    const int splits = split_of(variant);
-    return common && g.rows <= kGemvMmaMaxRows && g.n % 64 == 0 && g.k % (kBulkChunk * splits) == 0 &&
-           (bulk_kgroups(variant) == 1 ? gemm_bulk_fits<1>(splits) : gemm_bulk_fits<2>(splits));
-  }
+  if (variant >= kFirstBulkVariant) return common && g.rows <= kGemvMmaMaxRows && gemm_bulk_supported(g, variant);
   if (variant >= 5) {
     const std::int64_t batch = 32 * 8 * (variant == 5 ? 4 : 8);
     return common && g.rows <= kGemvMaxRows && g.k % batch == 0 && (!g.silu_mul || g.n % 2 == 0);

@@ -18,22 +18,24 @@ constexpr std::int64_t kGemvMmaMaxRows = 32;  // variants 2-4 and 7 (tensor core
 // Variants 5 and 6 stream (4 or 8 vectors a batch) with a grid that fits on the GPU at once,
 // each warp owning a run of consecutive features (k a multiple of 1024 or 2048).
 // Variant 7 (<= 32 rows, n % 64 == 0, k % 128 == 0) stages x in shared memory for 64 features
-// a block: the WeDLM-step GEMM. Variants 8-11 (<= 32 rows, n % 64 == 0) stage weights and x in
-// shared memory through the TMA engine for 64 features a block, 4 (8: variant 11) consumer warps,
-// k whole or split 2 or 4 ways (k a multiple of 128 x that; the splits are a thread block cluster
-// that adds them up).
-constexpr int kGemvVariants = 12;
+// a block: the WeDLM-step GEMM. Variants 8-13 (<= 32 rows, n % 64 == 0) stage weights and x in
+// shared memory through the TMA engine for 64 features a block (gemm_bulk.h): 8-11 with 4 (8:
+// variant 11) mma.sync consumer warps, k whole or split 2 or 4 ways (k a multiple of 128 x that;
+// the splits are a thread block cluster that adds them up); 12-13 with a warpgroup-MMA consumer
+// and a deeper ring, k split 2 ways (sm_90a builds, compute capability 9.0).
+constexpr int kGemvVariants = 14;
 // Whether a variant takes these operands (and fusions): k and the row strides multiples of 8
 // elements, 16-byte aligned pointers, rows within the variant's limit, and the variant's own
 // conditions above (variants 2-4: n a multiple of the block's features and k % 32 == 0).
 bool gemv_supported(const GemmArgs& args, int variant);
-// Whether the tuner times a variant for `rows` rows: the TMA variants 8-11 only up to 16 rows
-// (WEDLM_CUDA_TMA_GEMM=0: never, =1: up to 32). H200, forwards with them timed against without:
-// 16 rows at 4096 keys 5.33 / 5.32 against 5.41 / 5.44 ms, but 32 rows 5.78 / 5.79 against
-// 5.72 / 5.73: at 32 rows the tuner's back-to-back timing and the SiLU fusion credit let the gate/up
-// projection pick them where the forward runs them slower (NOTES.md, "The TMA GEMM round").
-// Forced (WEDLM_CUDA_FORCE_GEMV, tests), every variant runs.
-bool gemv_timed(int variant, std::int64_t rows);
+// Whether the tuner times a variant: all of them, but the TMA variants 8-13 not with
+// WEDLM_CUDA_TMA_GEMM=0 (for A/B measurements). Forced (WEDLM_CUDA_FORCE_GEMV, tests), every
+// variant runs.
+bool gemv_timed(int variant);
+// Whether a variant's weight loads before pdl_wait() overlap nothing when it is timed back to
+// back (one block fills a multiprocessor's shared memory: variant 12), while in a forward they
+// overlap the light kernel before it.
+bool gemv_prefetches_unseen(int variant);
 void launch_gemv(const GemmArgs& args, int variant, cudaStream_t stream);
 const char* gemv_variant_name(int variant);
 

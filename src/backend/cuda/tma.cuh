@@ -55,6 +55,14 @@ __device__ __forceinline__ void tma_load(unsigned dst, const CUtensorMap& map, i
       "l"(reinterpret_cast<std::uint64_t>(&map)), "r"(k), "r"(row), "r"(bar)
       : "memory");
 }
+// Box of a chunked (3D) tensor map (tensor_map.h) at (row, 64-column chunk), counted on `bar`.
+__device__ __forceinline__ void tma_load_chunks(unsigned dst, const CUtensorMap& map, int row, int chunk, unsigned bar) {
+  asm volatile(
+      "cp.async.bulk.tensor.3d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3, %4}], [%5];" ::"r"(
+          dst),
+      "l"(reinterpret_cast<std::uint64_t>(&map)), "r"(0), "r"(row), "r"(chunk), "r"(bar)
+      : "memory");
+}
 // Byte offset of row r's 16-byte chunk c in a 128-byte-swizzled span of rows (1024-byte aligned).
 __device__ __forceinline__ unsigned swizzled(int r, int c) {
   return static_cast<unsigned>(r * 128 + ((c ^ (r & 7)) << 4));
