@@ -20,12 +20,13 @@ namespace wedlm::cuda {
 namespace {
 
 // Variants 8-13 (WeDLM steps, <= 32 rows): 64 output features a block, weights and x staged in
-// shared memory by the TMA engine (an instruction moves a 32-row x 64-k box, 128-byte swizzled as
-// ldmatrix and wgmma read it; nothing is held in registers while it is in flight) through a ring
-// of 128-k stages, the first stages' weights loaded before pdl_wait(). A producer warp issues a
-// stage's six boxes from six lanes at once: one thread gets a copy out only every ~150-300 ns
-// whatever its size up to ~8 KB (bench/cuda_stream_bench.cu: 4 KB boxes from one lane 13 GB/s a
-// multiprocessor, from four 25 GB/s). Consumers: 4 or 8 warps with ldmatrix + mma.sync, three
+// shared memory by the TMA engine (boxes 128-byte swizzled as ldmatrix and wgmma read them;
+// nothing is held in registers while they are in flight) through a ring of 128-k stages, the
+// first stages' weights loaded before pdl_wait(). A stage is two copies (16 KB of weights, x),
+// five with the SiLU epilogue (its gate and up rows are apart), issued from as many producer lanes
+// at once: a copy costs a thread ~150-300 ns whatever its size up to ~8 KB
+// (bench/cuda_stream_bench.cu, one CTA a multiprocessor: 4 KB boxes from one lane 13 GB/s, from
+// four 25 GB/s; 16 KB boxes from one lane 28 GB/s). Consumers: 4 or 8 warps with ldmatrix + mma.sync, three
 // blocks a multiprocessor (3 stages: the 384 gate/up tiles run in one wave), or one warpgroup
 // with wgmma reading both operands from the stage, one or two blocks a multiprocessor with a
 // deeper ring (variants 12-13: one 6-stage block streams ~28 GB/s). k may be split 2 or 4 ways:
@@ -87,31 +88,34 @@ __global__ void __launch_bounds__((4 * KGROUPS + 1) * 32) gemm_bulk_kernel(GemmA
 #pragma unroll
   for (int j = 0; j < TILES; ++j) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.0f;
   if (warp == kConsumers) {
-    // Box b of a stage: 0-3 weights (k half b / 2, features (b % 2) * 32 ..: SILU halves are
-    // multiples of 32 rows), 4-5 x (k half b - 4).
+    // A stage's copies, one a lane: the weights as one box of 64 rows x both 64-k halves (a
+    // chunked map, tensor_map.h), or for SILU as four 32-row x 64-k boxes (gate and up rows are
+    // n / 2 apart: box b is k half b / 2, rows (b % 2) * 32 ..); then x as one box of both halves.
+    constexpr int kWeightCopies = SILU ? 4 : 1, kCopies = kWeightCopies + 1;
     auto issue = [&](int c, int b) {
       const unsigned stage = base + static_cast<unsigned>((c % kStages) * kStage);
       const int k = (chunk0 + c) * kBulkChunk;
-      if (b < 4) {
+      if (b == kWeightCopies) {
+        tma_load_chunks(stage + kWeightBytes, x_map, 0, k / 64, full_bar(c % kStages));
+      } else if constexpr (SILU) {
         const int h = b / 2, box = b % 2;
         tma_load(stage + h * (kWeightBytes / 2) + box * 32 * 128, w_map, k + h * 64,
                  static_cast<int>(bulk_feature<SILU>(g, tile, box * 32)), full_bar(c % kStages));
       } else {
-        const int h = b - 4;
-        tma_load(stage + kWeightBytes + h * kXHalf, x_map, k + h * 64, 0, full_bar(c % kStages));
+        tma_load_chunks(stage, w_map, static_cast<int>(tile * 64), k / 64, full_bar(c % kStages));
       }
     };
-    // Weights depend on no earlier kernel: the first stages' are in flight before pdl_wait(),
-    // four lanes a stage. A stage completes on its one arrival (made with x's bytes) and all bytes.
+    // Weights depend on no earlier kernel: the first stages' are in flight before pdl_wait(). A
+    // stage completes on its one arrival (made with x's bytes) and all its bytes.
     const int early = chunks < kStages ? chunks : kStages;
-    if (lane < 4 * early) {
-      if (lane % 4 == 0) mbar_expect_tx(full_bar(lane / 4), kWeightBytes);
-      issue(lane / 4, lane % 4);
+    if (lane < kWeightCopies * early) {
+      if (lane % kWeightCopies == 0) mbar_expect_tx(full_bar(lane / kWeightCopies), kWeightBytes);
+      issue(lane / kWeightCopies, lane % kWeightCopies);
     }
     pdl_wait();
-    if (lane < 2 * early) {
-      if (lane % 2 == 0) mbar_arrive_expect_tx(full_bar(lane / 2), 2 * kXHalf);
-      issue(lane / 2, 4 + lane % 2);
+    if (lane < early) {
+      mbar_arrive_expect_tx(full_bar(lane), 2 * kXHalf);
+      issue(lane, kWeightCopies);
     }
     for (int c = early; c < chunks; ++c) {
       const int s = c % kStages;
@@ -120,7 +124,7 @@ __global__ void __launch_bounds__((4 * KGROUPS + 1) * 32) gemm_bulk_kernel(GemmA
         mbar_arrive_expect_tx(full_bar(s), kWeightBytes + 2 * kXHalf);
       }
       __syncwarp();
-      if (lane < 6) issue(c, lane);
+      if (lane < kCopies) issue(c, lane);
     }
   } else if constexpr (WGMMA) {
 #ifdef WEDLM_WGMMA_DEVICE
@@ -292,8 +296,9 @@ void launch_bulk_tier(const GemmArgs& g, int splits, cudaStream_t stream) {
     configured = true;
   }
   // Remembered: encoding costs the host microseconds, as much as some of these GEMMs take.
-  const CUtensorMap w_map = cached_bf16_tensor_map(g.w, g.n, g.k, g.k, 32);
-  const CUtensorMap x_map = cached_bf16_tensor_map(g.x, g.rows, g.k, g.ldx, TILES * 8);
+  const CUtensorMap w_map = SILU ? cached_bf16_tensor_map(g.w, g.n, g.k, g.k, 32)
+                                 : cached_bf16_tensor_map(g.w, g.n, g.k, g.k, 64, kBulkChunk / 64);
+  const CUtensorMap x_map = cached_bf16_tensor_map(g.x, g.rows, g.k, g.ldx, TILES * 8, kBulkChunk / 64);
   const unsigned blocks = static_cast<unsigned>(g.n / 64 * splits);
   launch_clustered(kernel, blocks, (4 * KGROUPS + 1) * 32, bytes, static_cast<unsigned>(splits), stream, g, w_map, x_map);
 }
