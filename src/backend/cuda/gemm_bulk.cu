@@ -5,15 +5,12 @@
 
 #include <cstdint>
 
-#include "backend/cuda/activation.cuh"
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/gemm_stage.cuh"
 #include "backend/cuda/launch_tiers.h"
 #include "backend/cuda/mma_sync.cuh"
 #include "backend/cuda/pdl.h"
 #include "backend/cuda/shared_staging.cuh"
-#include "backend/cuda/tensor_map.h"
-#include "backend/cuda/tma.cuh"
-#include "backend/cuda/wgmma.cuh"
 
 namespace wedlm::cuda {
 
@@ -35,23 +32,9 @@ namespace {
 // times, 32 rows (us, cuBLASLt's best in brackets; NOTES.md "The eighth session"): o 11.8
 // (12.6), down 31.1 (30.1), gate_up 51.5 (51.6), qkv 17.2 (15.1).
 constexpr int kBulkStages = 3;  // the mma.sync variants': three blocks a multiprocessor
-constexpr int kBulkChunk = 128;  // k a stage: two 64-k (128-byte) swizzle spans
-constexpr int kBulkWeightBytes = 64 * kBulkChunk * 2;  // a stage's 64 features
-
-template <int TILES>
-__host__ __device__ constexpr int bulk_stage_bytes() {
-  return kBulkWeightBytes + TILES * 8 * kBulkChunk * 2;
-}
 template <int TILES, int STAGES = kBulkStages>
 __host__ __device__ constexpr int bulk_shared_bytes() {
   return STAGES * bulk_stage_bytes<TILES>() + 1024;  // + alignment of the swizzled stages
-}
-
-// Global row of a block's local feature f (SILU: 0-31 gate rows, 32-63 the matching up rows).
-template <bool SILU>
-__device__ __forceinline__ std::int64_t bulk_feature(const GemmArgs& g, std::int64_t tile, int f) {
-  if constexpr (SILU) return (f >= 32 ? g.n / 2 : 0) + tile * 32 + f % 32;
-  return tile * 64 + f;
 }
 
 // KGROUPS: 4 consumer warps (16 features each) per group; groups split a stage's k (more warps to
@@ -88,22 +71,10 @@ __global__ void __launch_bounds__((4 * KGROUPS + 1) * 32) gemm_bulk_kernel(GemmA
 #pragma unroll
   for (int j = 0; j < TILES; ++j) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.0f;
   if (warp == kConsumers) {
-    // A stage's copies, one a lane: the weights as one box of 64 rows x both 64-k halves (a
-    // chunked map, tensor_map.h), or for SILU as four 32-row x 64-k boxes (gate and up rows are
-    // n / 2 apart: box b is k half b / 2, rows (b % 2) * 32 ..); then x as one box of both halves.
-    constexpr int kWeightCopies = SILU ? 4 : 1, kCopies = kWeightCopies + 1;
-    auto issue = [&](int c, int b) {
+    constexpr int kWeightCopies = stage_weight_copies<SILU>(), kCopies = kWeightCopies + 1;
+    auto issue = [&](int c, int copy) {
       const unsigned stage = base + static_cast<unsigned>((c % kStages) * kStage);
-      const int k = (chunk0 + c) * kBulkChunk;
-      if (b == kWeightCopies) {
-        tma_load_chunks(stage + kWeightBytes, x_map, 0, k / 64, full_bar(c % kStages));
-      } else if constexpr (SILU) {
-        const int h = b / 2, box = b % 2;
-        tma_load(stage + h * (kWeightBytes / 2) + box * 32 * 128, w_map, k + h * 64,
-                 static_cast<int>(bulk_feature<SILU>(g, tile, box * 32)), full_bar(c % kStages));
-      } else {
-        tma_load_chunks(stage, w_map, static_cast<int>(tile * 64), k / 64, full_bar(c % kStages));
-      }
+      issue_stage_copy<SILU, TILES>(g, w_map, x_map, stage, full_bar(c % kStages), tile, (chunk0 + c) * kBulkChunk, copy);
     };
     // Weights depend on no earlier kernel: the first stages' are in flight before pdl_wait(). A
     // stage completes on its one arrival (made with x's bytes) and all its bytes.
@@ -134,24 +105,8 @@ __global__ void __launch_bounds__((4 * KGROUPS + 1) * 32) gemm_bulk_kernel(GemmA
     float(&d)[TILES * 4] = reinterpret_cast<float(&)[TILES * 4]>(acc);
     for (int c = 0; c < chunks; ++c) {
       const int s = c % kStages;
-      const unsigned stage = base + static_cast<unsigned>(s * kStage);
-      std::uint64_t a_steps[8], b_steps[8];
-#pragma unroll
-      for (int ks = 0; ks < 8; ++ks) {
-        const unsigned at = static_cast<unsigned>((ks % 4) * 32);
-        a_steps[ks] = smem_desc(stage + (ks / 4) * (kWeightBytes / 2) + at, 16, 1024);
-        b_steps[ks] = smem_desc(stage + kWeightBytes + (ks / 4) * kXHalf + at, 16, 1024);
-        pin_descriptor(a_steps[ks]);
-        pin_descriptor(b_steps[ks]);
-      }
       mbar_wait(full_bar(s), static_cast<unsigned>((c / kStages) & 1));
-      fence_registers(d);
-      wgmma_fence();
-#pragma unroll
-      for (int ks = 0; ks < 8; ++ks) wgmma_ss<TILES * 8>(d, a_steps[ks], b_steps[ks]);
-      wgmma_commit();
-      wgmma_wait<0>();
-      fence_registers(d);
+      multiply_stage<TILES>(d, base + static_cast<unsigned>(s * kStage));
       __syncwarp();
       if (lane == 0) mbar_arrive(empty_bar(s));
     }
@@ -248,22 +203,7 @@ __global__ void __launch_bounds__((4 * KGROUPS + 1) * 32) gemm_bulk_kernel(GemmA
         }
       }
     }
-    const std::int64_t feature = bulk_feature<SILU>(g, tile, f);
-    const float bias = g.bias != nullptr ? __bfloat162float(g.bias[feature]) : 0.0f;
-    const float bias_up = SILU && g.bias != nullptr ? __bfloat162float(g.bias[feature + g.n / 2]) : 0.0f;
-#pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      const int r = r0 + e;
-      if (r >= rows) break;
-      if (g.bias != nullptr) v[e] += bias;
-      if constexpr (SILU) {
-        if (g.bias != nullptr) up[e] += bias_up;
-        g.out[r * g.ldout + feature] =
-            silu_times(__bfloat162float(__float2bfloat16(v[e])), __bfloat162float(__float2bfloat16(up[e])));
-      } else {
-        g.out[r * g.ldout + feature] = __float2bfloat16(v[e]);
-      }
-    }
+    store_outputs<SILU>(g, tile, f, r0, rows, v, up);
   }
   if constexpr (CLUSTER) cg::this_cluster().sync();  // no block leaves while another reads its memory
 }
@@ -296,9 +236,8 @@ void launch_bulk_tier(const GemmArgs& g, int splits, cudaStream_t stream) {
     configured = true;
   }
   // Remembered: encoding costs the host microseconds, as much as some of these GEMMs take.
-  const CUtensorMap w_map = SILU ? cached_bf16_tensor_map(g.w, g.n, g.k, g.k, 32)
-                                 : cached_bf16_tensor_map(g.w, g.n, g.k, g.k, 64, kBulkChunk / 64);
-  const CUtensorMap x_map = cached_bf16_tensor_map(g.x, g.rows, g.k, g.ldx, TILES * 8, kBulkChunk / 64);
+  const CUtensorMap w_map = stage_weight_map<SILU>(g);
+  const CUtensorMap x_map = stage_x_map<TILES>(g);
   const unsigned blocks = static_cast<unsigned>(g.n / 64 * splits);
   launch_clustered(kernel, blocks, (4 * KGROUPS + 1) * 32, bytes, static_cast<unsigned>(splits), stream, g, w_map, x_map);
 }

@@ -32,10 +32,12 @@ bool gemv_supported(const GemmArgs& args, int variant);
 // WEDLM_CUDA_TMA_GEMM=0 (for A/B measurements). Forced (WEDLM_CUDA_FORCE_GEMV, tests), every
 // variant runs.
 bool gemv_timed(int variant);
-// Whether a variant's weight loads before pdl_wait() overlap nothing when it is timed back to
-// back (one block fills a multiprocessor's shared memory: variant 12), while in a forward they
-// overlap the light kernel before it.
-bool gemv_prefetches_unseen(int variant);
+// The tuner times a candidate after this kernel (~3 us on every multiprocessor, launched for
+// programmatic overlap), as a forward runs a GEMM after a light kernel: the GEMV variants load
+// their first weights under it (before pdl_wait()), cuBLASLt's kernels start after it. Timed back
+// to back instead, a variant whose block fills a multiprocessor's shared memory could not start
+// before the previous run's blocks left, and lost the overlap it has in a forward.
+void launch_tuning_spacer(cudaStream_t stream);
 void launch_gemv(const GemmArgs& args, int variant, cudaStream_t stream);
 const char* gemv_variant_name(int variant);
 
