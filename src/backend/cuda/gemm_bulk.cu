@@ -23,14 +23,15 @@ namespace {
 // five with the SiLU epilogue (its gate and up rows are apart), issued from as many producer lanes
 // at once: a copy costs a thread ~150-300 ns whatever its size up to ~8 KB
 // (bench/cuda_stream_bench.cu, one CTA a multiprocessor: 4 KB boxes from one lane 13 GB/s, from
-// four 25 GB/s; 16 KB boxes from one lane 28 GB/s). Consumers: 4 or 8 warps with ldmatrix + mma.sync, three
-// blocks a multiprocessor (3 stages: the 384 gate/up tiles run in one wave), or one warpgroup
-// with wgmma reading both operands from the stage, one or two blocks a multiprocessor with a
-// deeper ring (variants 12-13: one 6-stage block streams ~28 GB/s). k may be split 2 or 4 ways:
+// four 25 GB/s; 16 KB boxes from one lane 28 GB/s). Consumers: 4 or 8 warps with ldmatrix +
+// mma.sync, three blocks a multiprocessor (3 stages: the 384 gate/up tiles run in one wave),
+// or one warpgroup with wgmma reading both operands from the stage, one or two blocks a
+// multiprocessor with a deeper ring (variants 12-13: one 6-stage block streams ~28 GB/s). k may be split 2 or 4 ways:
 // the splits of a feature tile run as a thread block cluster and rank r adds up 1/splits of the
 // tile's outputs over the ranks in rank order, so every run gives the same sums. H200 tuner
-// times, 32 rows (us, cuBLASLt's best in brackets; NOTES.md "The eighth session"): o 11.8
-// (12.6), down 31.1 (30.1), gate_up 51.5 (51.6), qkv 17.2 (15.1).
+// times (after the tuner's spacer kernel: gemm.cpp), 32 rows, best TMA variant (cuBLASLt's best
+// in brackets; NOTES.md "The eighth session"): o 8.0 (11.5), down 27.2 (29.0), gate_up 50.9
+// (50.8, and the SiLU epilogue fused), qkv 15.3 (13.9).
 constexpr int kBulkStages = 3;  // the mma.sync variants': three blocks a multiprocessor
 template <int TILES, int STAGES = kBulkStages>
 __host__ __device__ constexpr int bulk_shared_bytes() {
