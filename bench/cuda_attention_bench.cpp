@@ -22,7 +22,7 @@
 #include "backend/cuda/attention_plan.h"
 #include "backend/cuda/attention_wgmma.h"
 #include "backend/cuda/cuda_check.h"
-#include "backend/cuda/tensor_map.h"
+#include "backend/cuda/sm90a.h"
 
 namespace {
 
@@ -52,9 +52,7 @@ void BM_DecodeAttention(benchmark::State& state) {
   }
   cudaDeviceProp prop{};
   WEDLM_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
-  const bool wgmma_runs = wedlm::cuda::attention_wgmma_built() && prop.major == 9 && prop.minor == 0 &&
-                          wedlm::cuda::tensor_maps_available();
-  if (wgmma && !wgmma_runs) {
+  if (wgmma && !wedlm::cuda::sm90a_kernels_run()) {
     state.SkipWithError("the warpgroup-MMA kernel does not run here");
     return;
   }

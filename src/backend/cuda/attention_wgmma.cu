@@ -399,7 +399,7 @@ __global__ void __launch_bounds__(WG * 128 + 32, 1)
   }
   if (threadIdx.x == 0) trace_at(a, 11);
 #else
-  __trap();  // built without sm_90a: attention_wgmma_usable() is false and nothing launches this
+  __trap();  // built without sm_90a: sm90a_kernels_run() is false and nothing launches this
 #endif
 }
 
@@ -430,14 +430,6 @@ void launch_wg(const AttentionArgs& a, cudaStream_t stream) {
 }
 
 }  // namespace
-
-bool attention_wgmma_built() {
-#if defined(WEDLM_CUDA_SM90A)
-  return true;
-#else
-  return false;
-#endif
-}
 
 ClusterCapacity attention_wgmma_cluster_capacity(int m_tile) {
   auto query = [](auto kernel, int bytes, int threads) {

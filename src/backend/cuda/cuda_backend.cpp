@@ -23,7 +23,7 @@
 #include "backend/cuda/sampling.h"
 #include "backend/cuda/step_area.h"
 #include "backend/cuda/step_graphs.h"
-#include "backend/cuda/tensor_map.h"
+#include "backend/cuda/sm90a.h"
 #include "util/error.h"
 
 namespace wedlm {
@@ -114,8 +114,7 @@ class CudaBackend final : public Backend {
     WEDLM_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
     if (prop.major < 8) fail("the CUDA backend needs compute capability 8.0 or newer (bf16); {} has {}.{}", prop.name, prop.major, prop.minor);
     sm_count_ = prop.multiProcessorCount;
-    // The sm_90a kernel runs on compute capability 9.0 only.
-    if (attention_wgmma_built() && prop.major == 9 && prop.minor == 0 && tensor_maps_available()) {
+    if (sm90a_kernels_run()) {
       wgmma_ = WgmmaAttention{attention_wgmma_cluster_capacity(64), attention_wgmma_cluster_capacity(128)};
     }
     name_ = std::string("cuda (") + prop.name + ")";

@@ -31,9 +31,7 @@ int fusions_saved(const GemmArgs& fused, int variant) {
   if (gemv_supported(fused, variant)) return (fused.silu_mul ? 1 : 0) + (fused.in_norm != nullptr ? 1 : 0);
   if (!fused.silu_mul || fused.in_norm == nullptr) return 0;
   GemmArgs silu_only = fused;
-  silu_only.in_norm = nullptr;
-  silu_only.in_residual = silu_only.in_delta = nullptr;
-  silu_only.in_residual_out = nullptr;
+  silu_only.in_norm = nullptr;  // no prologue: the other in_* fields are not read
   return gemv_supported(silu_only, variant) ? 1 : 0;
 }
 

@@ -11,6 +11,7 @@
 #include "backend/cuda/mma_sync.cuh"
 #include "backend/cuda/pdl.h"
 #include "backend/cuda/shared_staging.cuh"
+#include "backend/cuda/sm90a.h"
 
 namespace wedlm::cuda {
 
@@ -112,7 +113,7 @@ __global__ void __launch_bounds__((4 * KGROUPS + 1) * 32) gemm_bulk_kernel(GemmA
       if (lane == 0) mbar_arrive(empty_bar(s));
     }
 #else
-    __trap();  // built without sm_90a: gemm_bulk_supported() refuses variants 12-13
+    __trap();  // built without sm_90a: sm90a_kernels_run() is false and gemm_bulk_supported() refuses it
 #endif
   } else {
     // Consumers: warp w multiplies local weight rows (w % 4) * 16 .. + 15 by every x row, over
@@ -274,31 +275,12 @@ bool gemm_bulk_fits(int splits) {
   return known == 1;
 }
 
-// Whether this build has warpgroup-MMA code for the current GPU (sm_90a code runs on
-// compute capability 9.0 only).
-bool wgmma_usable() {
-#if defined(WEDLM_CUDA_SM90A)
-  static const bool usable = [] {
-    int device = 0;
-    cudaDeviceProp prop{};
-    if (cudaGetDevice(&device) != cudaSuccess || cudaGetDeviceProperties(&prop, device) != cudaSuccess) {
-      (void)cudaGetLastError();
-      return false;
-    }
-    return prop.major == 9 && prop.minor == 0;
-  }();
-  return usable;
-#else
-  return false;
-#endif
-}
-
 }  // namespace
 
 bool gemm_bulk_supported(const GemmArgs& g, int variant) {
   if (variant < kFirstBulkVariant || variant >= kFirstBulkVariant + kBulkVariants) return false;
   const BulkShape shape = shape_of(variant);
-  if (shape.wgmma && !wgmma_usable()) return false;
+  if (shape.wgmma && !sm90a_kernels_run()) return false;
   return g.n % 64 == 0 && g.k % (kBulkChunk * shape.splits) == 0 &&
          (shape.kgroups == 1 ? gemm_bulk_fits<1>(shape.splits) : gemm_bulk_fits<2>(shape.splits));
 }
